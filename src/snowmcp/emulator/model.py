@@ -1,0 +1,306 @@
+"""The emulated Snowflake account: plain data, shared by the SQL engine, OAuth and MCP.
+
+Names are stored exactly as Snowflake stores them: unquoted identifiers
+upper-cased by the parser, quoted ones verbatim. Lookups therefore compare
+names exactly (`"alice@example.com"` and `ALICE@EXAMPLE.COM` are two users),
+except login names, which Snowflake compares case-insensitively.
+
+Everything here is serialisable with `Account.to_state()` so `--state FILE`
+survives a restart. One `threading.RLock` (`Account.lock`) guards it all: the
+emulator is a test double, so simple and correct beats concurrent.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from typing import Any
+
+# Roles every account has. ACCOUNTADMIN inherits SECURITYADMIN and SYSADMIN,
+# SECURITYADMIN inherits USERADMIN, every role inherits PUBLIC.
+SYSTEM_ROLES = ("ACCOUNTADMIN", "SECURITYADMIN", "USERADMIN", "SYSADMIN", "PUBLIC")
+SYSTEM_ROLE_GRANTS = (
+    ("SECURITYADMIN", "ACCOUNTADMIN"),
+    ("SYSADMIN", "ACCOUNTADMIN"),
+    ("USERADMIN", "SECURITYADMIN"),
+)
+# Roles Snowflake adds to every OAuth integration's BLOCKED_ROLES_LIST while the
+# account parameter OAUTH_ADD_PRIVILEGED_ROLES_TO_BLOCKED_LIST is TRUE.
+IMPLICITLY_BLOCKED_ROLES = ("ACCOUNTADMIN", "ORGADMIN", "GLOBALORGADMIN", "SECURITYADMIN")
+
+_PLAIN_IDENTIFIER = re.compile(r"^[A-Z_][A-Z0-9_$]*$")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def quote_if_needed(name: str) -> str:
+    """Render a stored name the way SHOW output does inside qualified names."""
+    if _PLAIN_IDENTIFIER.match(name):
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(*parts: str) -> str:
+    """`AICOLLEGE.PUBLIC.GONG` or `"my db".PUBLIC.X`, as in SHOW GRANTS' `name`."""
+    return ".".join(quote_if_needed(p) for p in parts)
+
+
+@dataclass
+class User:
+    name: str
+    login_name: str
+    password: str | None = None
+    display_name: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    comment: str = ""
+    disabled: bool = False
+    default_role: str | None = None
+    default_warehouse: str | None = None
+    default_namespace: str | None = None
+    owner: str = "USERADMIN"
+    created_on: datetime = field(default_factory=now)
+
+
+@dataclass
+class Role:
+    name: str
+    comment: str = ""
+    owner: str = "USERADMIN"
+    created_on: datetime = field(default_factory=now)
+
+
+@dataclass
+class Warehouse:
+    name: str
+    owner: str = "SYSADMIN"
+    comment: str = ""
+    created_on: datetime = field(default_factory=now)
+
+
+@dataclass
+class CortexSearchService:
+    name: str
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    owner: str = "SYSADMIN"
+    comment: str = ""
+    created_on: datetime = field(default_factory=now)
+
+
+@dataclass
+class McpServer:
+    name: str
+    database: str
+    schema: str
+    spec: dict[str, Any]  # parsed YAML spec, without "version"
+    owner: str = "SYSADMIN"
+    comment: str = ""
+    created_on: datetime = field(default_factory=now)
+
+
+@dataclass
+class Schema:
+    name: str
+    owner: str = "SYSADMIN"
+    comment: str = ""
+    created_on: datetime = field(default_factory=now)
+    cortex_search_services: dict[str, CortexSearchService] = field(default_factory=dict)
+    mcp_servers: dict[str, McpServer] = field(default_factory=dict)
+
+
+@dataclass
+class Database:
+    name: str
+    owner: str = "SYSADMIN"
+    comment: str = ""
+    created_on: datetime = field(default_factory=now)
+    schemas: dict[str, Schema] = field(default_factory=dict)
+
+
+@dataclass
+class OAuthIntegration:
+    """A custom OAuth security integration, parameters as in reference/snowflake.md."""
+
+    name: str
+    client_type: str  # CONFIDENTIAL | PUBLIC
+    redirect_uri: str
+    client_id: str
+    client_secret: str
+    client_secret_2: str
+    enabled: bool = True
+    allow_non_tls_redirect_uri: bool = False
+    enforce_pkce: bool = False
+    use_secondary_roles: str = "NONE"  # IMPLICIT | NONE
+    pre_authorized_roles: list[str] = field(default_factory=list)
+    blocked_roles: list[str] = field(default_factory=list)  # explicit ones only
+    allowed_roles: list[str] = field(default_factory=list)
+    issue_refresh_tokens: bool = True
+    refresh_token_validity: int = 7776000
+    access_token_validity: int = 600
+    single_use_refresh_tokens: bool = False
+    network_policy: str = ""
+    comment: str = ""
+    owner: str = "ACCOUNTADMIN"
+    created_on: datetime = field(default_factory=now)
+
+    def effective_blocked_roles(self) -> list[str]:
+        """What DESCRIBE shows and OAuth enforces: explicit + implicit privileged roles."""
+        out = list(self.blocked_roles)
+        out += [r for r in IMPLICITLY_BLOCKED_ROLES if r not in out]
+        return out
+
+
+@dataclass
+class PrivilegeGrant:
+    """A privilege on an object to a role (SHOW GRANTS TO ROLE rows)."""
+
+    privilege: str  # USAGE, OWNERSHIP, ...
+    granted_on: str  # DATABASE, SCHEMA, WAREHOUSE, CORTEX_SEARCH_SERVICE, CORTEX_AGENT_SERVER, ...
+    name: str  # qualified display name, see qualified()
+    grantee: str  # role name
+    grant_option: bool = False
+    granted_by: str = "SECURITYADMIN"
+    created_on: datetime = field(default_factory=now)
+
+
+@dataclass
+class RoleGrant:
+    """Role `role` granted to a role or a user (SHOW GRANTS OF ROLE rows)."""
+
+    role: str
+    granted_to: str  # ROLE | USER
+    grantee: str
+    granted_by: str = "SECURITYADMIN"
+    created_on: datetime = field(default_factory=now)
+
+
+@dataclass
+class Account:
+    name: str = "DEMO-ACCOUNT"
+    users: dict[str, User] = field(default_factory=dict)
+    roles: dict[str, Role] = field(default_factory=dict)
+    warehouses: dict[str, Warehouse] = field(default_factory=dict)
+    databases: dict[str, Database] = field(default_factory=dict)
+    integrations: dict[str, OAuthIntegration] = field(default_factory=dict)
+    privilege_grants: list[PrivilegeGrant] = field(default_factory=list)
+    role_grants: list[RoleGrant] = field(default_factory=list)
+    # Opaque state owned by snowmcp.emulator.oauth (codes, token families).
+    oauth_state: dict[str, Any] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+
+    # ---- lookups -----------------------------------------------------------
+    def user_by_login(self, login: str) -> User | None:
+        wanted = login.casefold()
+        for user in self.users.values():
+            if user.login_name.casefold() == wanted:
+                return user
+        return None
+
+    def roles_granted_to_user(self, user_name: str) -> set[str]:
+        """Roles granted directly to a user, plus PUBLIC (every user has it)."""
+        out = {"PUBLIC"}
+        out.update(
+            g.role for g in self.role_grants if g.granted_to == "USER" and g.grantee == user_name
+        )
+        return out
+
+    def inherited_roles(self, role: str) -> set[str]:
+        """`role` and every role it inherits through role-to-role grants."""
+        seen = {role, "PUBLIC"}
+        stack = [role]
+        while stack:
+            current = stack.pop()
+            for g in self.role_grants:
+                if g.granted_to == "ROLE" and g.grantee == current and g.role not in seen:
+                    seen.add(g.role)
+                    stack.append(g.role)
+        return seen
+
+    def user_has_role(self, user_name: str, role: str) -> bool:
+        """Can the user USE ROLE `role` (directly or through a granted role)?"""
+        return any(role in self.inherited_roles(r) for r in self.roles_granted_to_user(user_name))
+
+    def role_has_privilege(self, role: str, privilege: str, granted_on: str, name: str) -> bool:
+        """Does `role` (or a role it inherits) hold `privilege` or OWNERSHIP on the object?"""
+        roles = self.inherited_roles(role)
+        for g in self.privilege_grants:
+            if (
+                g.grantee in roles
+                and g.granted_on == granted_on
+                and g.name == name
+                and g.privilege in (privilege, "OWNERSHIP")
+            ):
+                return True
+        return False
+
+    def mcp_server(self, database: str, schema: str, name: str) -> McpServer | None:
+        db = self.databases.get(database)
+        sch = db.schemas.get(schema) if db else None
+        return sch.mcp_servers.get(name) if sch else None
+
+    def cortex_search_service(self, database: str, schema: str, name: str) -> CortexSearchService | None:
+        db = self.databases.get(database)
+        sch = db.schemas.get(schema) if db else None
+        return sch.cortex_search_services.get(name) if sch else None
+
+    # ---- persistence -------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-serialisable snapshot (datetimes as ISO strings)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "lock"}
+        return _jsonable(
+            {
+                **data,
+                "users": [asdict(u) for u in self.users.values()],
+                "roles": [asdict(r) for r in self.roles.values()],
+                "warehouses": [asdict(w) for w in self.warehouses.values()],
+                "databases": [asdict(d) for d in self.databases.values()],
+                "integrations": [asdict(i) for i in self.integrations.values()],
+                "privilege_grants": [asdict(g) for g in self.privilege_grants],
+                "role_grants": [asdict(g) for g in self.role_grants],
+            }
+        )
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Account:
+        def load_db(d: dict[str, Any]) -> Database:
+            schemas = {}
+            for s in d.pop("schemas").values():
+                css = {c["name"]: _build(CortexSearchService, c) for c in s.pop("cortex_search_services").values()}
+                mcps = {m["name"]: _build(McpServer, m) for m in s.pop("mcp_servers").values()}
+                schemas[s["name"]] = _build(Schema, s, cortex_search_services=css, mcp_servers=mcps)
+            return _build(Database, d, schemas=schemas)
+
+        return cls(
+            name=state["name"],
+            users={u["name"]: _build(User, u) for u in state["users"]},
+            roles={r["name"]: _build(Role, r) for r in state["roles"]},
+            warehouses={w["name"]: _build(Warehouse, w) for w in state["warehouses"]},
+            databases={d["name"]: load_db(dict(d)) for d in state["databases"]},
+            integrations={i["name"]: _build(OAuthIntegration, i) for i in state["integrations"]},
+            privilege_grants=[_build(PrivilegeGrant, g) for g in state["privilege_grants"]],
+            role_grants=[_build(RoleGrant, g) for g in state["role_grants"]],
+            oauth_state=state.get("oauth_state", {}),
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _build(kind: type, data: dict[str, Any], **overrides: Any) -> Any:
+    values = dict(data)
+    values.update(overrides)
+    if isinstance(values.get("created_on"), str):
+        values["created_on"] = datetime.fromisoformat(values["created_on"])
+    return kind(**values)

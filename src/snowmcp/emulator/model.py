@@ -180,6 +180,23 @@ class RoleGrant:
 
 
 @dataclass
+class Delegation:
+    """A user's consent to an OAuth integration (SHOW DELEGATED AUTHORIZATIONS rows).
+
+    Created by the OAuth code exchange; removed by ALTER USER ... REMOVE
+    DELEGATED AUTHORIZATIONS or when the integration is dropped/replaced. Every
+    token the emulator issued carries its delegation's `id` and stops working
+    once the delegation is gone.
+    """
+
+    id: str
+    user: str  # User.name
+    integration: str
+    role: str
+    created_on: datetime = field(default_factory=now)
+
+
+@dataclass
 class Account:
     name: str = "DEMO-ACCOUNT"
     users: dict[str, User] = field(default_factory=dict)
@@ -189,6 +206,7 @@ class Account:
     integrations: dict[str, OAuthIntegration] = field(default_factory=dict)
     privilege_grants: list[PrivilegeGrant] = field(default_factory=list)
     role_grants: list[RoleGrant] = field(default_factory=list)
+    delegations: list[Delegation] = field(default_factory=list)
     # Opaque state owned by snowmcp.emulator.oauth (codes, token families).
     oauth_state: dict[str, Any] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
@@ -262,6 +280,7 @@ class Account:
                 "integrations": [asdict(i) for i in self.integrations.values()],
                 "privilege_grants": [asdict(g) for g in self.privilege_grants],
                 "role_grants": [asdict(g) for g in self.role_grants],
+                "delegations": [asdict(d) for d in self.delegations],
             }
         )
 
@@ -284,6 +303,7 @@ class Account:
             integrations={i["name"]: _build(OAuthIntegration, i) for i in state["integrations"]},
             privilege_grants=[_build(PrivilegeGrant, g) for g in state["privilege_grants"]],
             role_grants=[_build(RoleGrant, g) for g in state["role_grants"]],
+            delegations=[_build(Delegation, d) for d in state.get("delegations", [])],
             oauth_state=state.get("oauth_state", {}),
         )
 

@@ -1,0 +1,115 @@
+"""The `snowmcp` command.
+
+`headers` is Claude Code's headersHelper and runs on every MCP connection, so
+this module imports only the standard library at the top and pulls in the
+rest (argparse aside) per command. Only the JSON object goes to stdout; every
+message goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from snowmcp.client.errors import ClientError
+
+
+def _access_token(service_override: str | None) -> str:
+    from snowmcp.client import config, credentials, service_api
+
+    cfg = config.load(service_override)
+    creds = credentials.load()
+    # The key belongs to the service it was issued by; the config may point elsewhere
+    # after a migration, in which case the user must sign in there.
+    service = cfg.service_url or creds.service_url
+    if service != creds.service_url:
+        raise ClientError(f"signed in at {creds.service_url}, but configured for {service}: run `snowmcp login`")
+    data = service_api.request("GET", f"{service}/v1/token", api_key=creds.api_key, timeout=cfg.timeout)
+    token = data.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise ClientError("the token service answered without an access token")
+    return token
+
+
+def cmd_headers(args: argparse.Namespace) -> int:
+    token = _access_token(args.service)
+    sys.stdout.write(json.dumps({"Authorization": f"Bearer {token}"}) + "\n")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    sys.stdout.write(_access_token(args.service) + "\n")
+    return 0
+
+
+def cmd_login(args: argparse.Namespace) -> int:
+    from snowmcp.client import config, login
+
+    cfg = config.load(args.service)
+    service = config.require_service(cfg)
+    creds = login.login(service, open_browser=not args.no_browser, port=args.port, timeout=args.timeout)
+    where = "the OS keyring" if creds.storage == "keyring" else "~/.config/snowmcp/credentials (mode 0600)"
+    print(f"Signed in as {creds.username}; API key stored in {where}.", file=sys.stderr)
+    if cfg.login and creds.username.lower() != cfg.login.lower():
+        print(f"snowmcp: warning: this machine was onboarded for {cfg.login}", file=sys.stderr)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from snowmcp.client import status
+
+    report = status.collect(args.service)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(status.render(report))
+    return 0 if report["signed_in"] and report["service_ok"] else 1
+
+
+def cmd_logout(args: argparse.Namespace) -> int:
+    from snowmcp.client import credentials
+
+    if credentials.delete():
+        print("Signed out: the API key was removed from this machine.", file=sys.stderr)
+    else:
+        print("Not signed in.", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="snowmcp", description="Snowflake MCP access for Claude Code.")
+    parser.add_argument("--service", metavar="URL", help="token service base URL (default: config file)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("login", help="sign in through the browser")
+    p.add_argument("--service", metavar="URL", default=argparse.SUPPRESS, help="token service base URL")
+    p.add_argument("--no-browser", action="store_true", help="print the URL only (SSH sessions)")
+    p.add_argument("--port", type=int, default=0, help="loopback port for the callback (default: any)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the sign-in")
+    p.set_defaults(func=cmd_login)
+    p = sub.add_parser("headers", help="print Claude Code headers (headersHelper)")
+    p.set_defaults(func=cmd_headers)
+    p = sub.add_parser("token", help="print a bare access token")
+    p.set_defaults(func=cmd_token)
+    p = sub.add_parser("status", help="who you are and how long the sign-in lasts")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("logout", help="remove the API key from this machine")
+    p.set_defaults(func=cmd_logout)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ClientError as exc:
+        print(f"snowmcp: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("snowmcp: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The client's settings: `config.toml` (written by the onboarding role) plus environment.
+
+Precedence for the service URL: `--service` flag, then `SNOWMCP_SERVICE_URL`,
+then `service_url` in the config file. Nothing secret lives in this file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from snowmcp.client import paths
+from snowmcp.client.errors import ClientError
+
+DEFAULT_TIMEOUT = 5.0  # seconds; Claude Code kills a headers helper after 10 s
+
+
+@dataclass(frozen=True)
+class Config:
+    service_url: str | None
+    login: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+
+def read_file(path: Path | None = None) -> dict[str, Any]:
+    path = path or paths.config_file()
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ClientError(f"{path} is not valid TOML: {exc}") from None
+
+
+def normalise_service_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ClientError(f"service URL must be http(s)://host[:port], got {url!r}")
+    return url
+
+
+def load(service_override: str | None = None) -> Config:
+    data = read_file()
+    url = service_override or os.environ.get("SNOWMCP_SERVICE_URL") or data.get("service_url")
+    timeout = data.get("timeout", DEFAULT_TIMEOUT)
+    env_timeout = os.environ.get("SNOWMCP_TIMEOUT")
+    if env_timeout:
+        try:
+            timeout = float(env_timeout)
+        except ValueError:
+            raise ClientError(f"SNOWMCP_TIMEOUT must be a number of seconds, got {env_timeout!r}") from None
+    login = data.get("login")
+    return Config(
+        service_url=normalise_service_url(url) if url else None,
+        login=str(login) if login else None,
+        timeout=float(timeout),
+    )
+
+
+def require_service(cfg: Config) -> str:
+    if not cfg.service_url:
+        raise ClientError(
+            f"no token service configured: pass --service URL, set SNOWMCP_SERVICE_URL, "
+            f"or ask IT to run the onboarding playbook (writes {paths.config_file()})"
+        )
+    return cfg.service_url

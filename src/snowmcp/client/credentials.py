@@ -1,0 +1,159 @@
+"""Where the API key lives: the OS keyring when one is usable, else a 0600 file.
+
+The file `~/.config/snowmcp/credentials` (JSON, mode 0600) always exists after
+sign-in: it records the user name, the service and where the key is. With a
+keyring it holds no secret (`"storage": "keyring"`); without one it holds the
+key itself (`"storage": "file"`). This keeps `snowmcp headers` on the
+standard library when there is no keyring, and `keyring` (slow to import) is
+imported only when the key really is in it.
+
+`SNOWMCP_KEYRING=0` forces the file (headless machines whose keyring would
+prompt), `SNOWMCP_KEYRING=1` insists on the keyring.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from snowmcp.client import paths
+from snowmcp.client.errors import EXIT_NOT_SIGNED_IN, ClientError
+
+KEYRING_SERVICE = "snowmcp"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str
+    username: str
+    service_url: str
+    storage: str  # "keyring" | "file"
+
+
+def _keyring_module() -> Any | None:
+    """The keyring module when it has a real backend, else None (imported lazily)."""
+    choice = os.environ.get("SNOWMCP_KEYRING", "auto").lower()
+    if choice in ("0", "no", "false", "off", "file"):
+        return None
+    try:
+        import keyring
+        import keyring.backends.fail
+    except ImportError:
+        if choice in ("1", "yes", "true", "on", "keyring"):
+            raise ClientError("SNOWMCP_KEYRING=1 but the keyring package is not installed") from None
+        return None
+    backend = keyring.get_keyring()
+    usable = not isinstance(backend, keyring.backends.fail.Keyring) and getattr(backend, "priority", 0) > 0
+    if not usable:
+        if choice in ("1", "yes", "true", "on", "keyring"):
+            raise ClientError("SNOWMCP_KEYRING=1 but no usable OS keyring backend was found")
+        return None
+    return keyring
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write atomically with mode 0600 from the first byte (never briefly world-readable)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save(api_key: str, username: str, service_url: str) -> Credentials:
+    ring = _keyring_module()
+    record: dict[str, Any] = {"version": 1, "username": username, "service_url": service_url}
+    if ring is not None:
+        ring.set_password(KEYRING_SERVICE, service_url, api_key)
+        record["storage"] = "keyring"
+    else:
+        record["storage"] = "file"
+        record["api_key"] = api_key
+    write_private(paths.credentials_file(), json.dumps(record, indent=2) + "\n")
+    return Credentials(api_key, username, service_url, record["storage"])
+
+
+def _read_record() -> dict[str, Any] | None:
+    path = paths.credentials_file()
+    try:
+        with path.open(encoding="utf-8") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        # Like ssh with a private key: say so, but do not lock the user out.
+        print(f"snowmcp: warning: {path} is readable by others; run: chmod 600 {path}", file=sys.stderr)
+    try:
+        record = json.loads(text)
+    except ValueError:
+        raise ClientError(f"{path} is damaged; run `snowmcp logout` then `snowmcp login`") from None
+    if not isinstance(record, dict):
+        raise ClientError(f"{path} is damaged; run `snowmcp logout` then `snowmcp login`")
+    return record
+
+
+def load() -> Credentials:
+    record = _read_record()
+    if record is None:
+        raise ClientError("not signed in: run `snowmcp login`", EXIT_NOT_SIGNED_IN)
+    service_url = str(record.get("service_url", ""))
+    username = str(record.get("username", ""))
+    storage = record.get("storage")
+    if storage == "file":
+        key = record.get("api_key")
+    elif storage == "keyring":
+        ring = _keyring_module()
+        key = ring.get_password(KEYRING_SERVICE, service_url) if ring is not None else None
+        if key is None:
+            raise ClientError(
+                "your API key is no longer in the OS keyring: run `snowmcp login`", EXIT_NOT_SIGNED_IN
+            )
+    else:
+        key = None
+    if not isinstance(key, str) or not key:
+        raise ClientError("not signed in: run `snowmcp login`", EXIT_NOT_SIGNED_IN)
+    return Credentials(key, username, service_url, str(storage))
+
+
+def peek() -> dict[str, Any] | None:
+    """Who is signed in, without touching the secret (for `status`)."""
+    record = _read_record()
+    if record is None:
+        return None
+    return {k: v for k, v in record.items() if k != "api_key"}
+
+
+def delete() -> bool:
+    """Forget the key everywhere; True when something was removed."""
+    removed = False
+    record = None
+    with contextlib.suppress(ClientError):
+        record = _read_record()
+    if record and record.get("storage") == "keyring":
+        ring = _keyring_module()
+        if ring is not None:
+            with contextlib.suppress(Exception):
+                ring.delete_password(KEYRING_SERVICE, str(record.get("service_url", "")))
+                removed = True
+    try:
+        paths.credentials_file().unlink()
+        removed = True
+    except FileNotFoundError:
+        pass
+    return removed

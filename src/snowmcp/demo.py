@@ -1,0 +1,583 @@
+"""`make demo` / `make demo-stop`: the whole of snowmcp on one machine.
+
+`python -m snowmcp.demo start`:
+1. stops anything a previous demo left running (so `start` is idempotent),
+2. generates the demo's secrets into `.demo/` (mode 0600, never committed):
+   random passwords for the emulator's users, written into a copy of
+   `inventory/demo/emulator-seed.yml`,
+3. starts the Snowflake emulator in the background (pid + log in `.demo/`),
+4. writes `.demo/settings.json` (what `inventory/demo` reads: ports, paths,
+   the automation user's password) and `.demo/env` (DESIGN.md's names),
+5. if the Ansible content is there: runs `ansible-playbook site.yml -i
+   inventory/demo`, which converges the emulated account, deploys a
+   `process`-runtime token service and configures a workstation whose HOME is
+   `.demo/home`; then signs the demo user in through a scripted browser (real
+   HTTP redirects: token service -> emulator sign-in page -> token service ->
+   the CLI's loopback listener) and shows that user's MCP server answering
+   `tools/list` through a token fetched from the token service.
+   Without the Ansible content (early in the project) it runs the seed guide's
+   Step 1 SQL through the real connector instead.
+
+`python -m snowmcp.demo stop` stops every process the demo started, by the pid
+files it wrote (checking each pid still runs what we started).
+
+Also used by `$BROWSER` during the demo: `python -m snowmcp.demo browser URL`
+(see `scripted_sign_in`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html.parser
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_USER = "alice@example.com"
+ACCOUNT = "DEMO-ACCOUNT"
+SEED_TEMPLATE = ROOT / "inventory" / "demo" / "emulator-seed.yml"
+INVENTORY = ROOT / "inventory" / "demo"
+
+
+def demo_dir() -> Path:
+    return Path(os.environ.get("SNOWMCP_DEMO_DIR", str(ROOT / ".demo"))).resolve()
+
+
+def bin_dir() -> Path:
+    return Path(sys.executable).parent
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, atomically (secrets live in these)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass
+class Settings:
+    """Everything the demo inventory and `.demo/env` are derived from."""
+
+    dir: Path
+    emulator_port: int
+    service_port: int
+    passwords: dict[str, str]  # login_name -> emulator password
+
+    @property
+    def emulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.emulator_port}"
+
+    @property
+    def service_url(self) -> str:
+        return f"http://127.0.0.1:{self.service_port}"
+
+    @property
+    def home(self) -> Path:
+        return self.dir / "home"
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "demo_dir": str(self.dir),
+                "emulator_port": self.emulator_port,
+                "emulator_url": self.emulator_url,
+                "service_port": self.service_port,
+                "service_url": self.service_url,
+                "home": str(self.home),
+                "snowflake_user": "ADMIN",
+                "snowflake_password": self.passwords["ADMIN"],
+                "demo_user": DEMO_USER,
+            },
+            indent=2,
+        )
+
+
+def write_settings(directory: Path, emulator_port: int, service_port: int, passwords: dict[str, str]) -> Settings:
+    """Write `settings.json`, read by inventory/demo. Tests call this with their own emulator."""
+    settings = Settings(directory, emulator_port, service_port, passwords)
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    write_private(directory / "settings.json", settings.to_json() + "\n")
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def make_seed(directory: Path, template: Path = SEED_TEMPLATE) -> dict[str, str]:
+    """Copy the committed seed with a fresh random password per user; returns them."""
+    seed = yaml.safe_load(template.read_text())
+    passwords: dict[str, str] = {}
+    for user in seed["users"]:
+        user["password"] = secrets.token_urlsafe(18)
+        passwords[user["login_name"]] = user["password"]
+    write_private(directory / "emulator-seed.yml", yaml.safe_dump(seed, sort_keys=False))
+    return passwords
+
+
+def load_settings(directory: Path) -> dict[str, Any]:
+    return dict(json.loads((directory / "settings.json").read_text()))
+
+
+def service_credentials(directory: Path) -> dict[str, Any]:
+    """The token service's secret store as the token_service role keeps it (process runtime)."""
+    path = directory / "service" / "credentials.json"
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def write_env(settings: Settings) -> Path:
+    creds = service_credentials(settings.dir)
+    admin_keys = creds.get("admin_keys") or [""]
+    lines = {
+        "SNOWMCP_DEMO_EMULATOR_URL": settings.emulator_url,
+        "SNOWMCP_DEMO_SERVICE_URL": settings.service_url,
+        "SNOWMCP_DEMO_ADMIN_KEY": admin_keys[0],
+        "SNOWMCP_DEMO_HOME": str(settings.home),
+        "SNOWMCP_DEMO_INVENTORY": str(INVENTORY),
+    }
+    text = "".join(f"export {k}={_shell_quote(v)}\n" for k, v in lines.items())
+    path = settings.dir / "env"
+    write_private(path, "# source me: . .demo/env (written by `make demo`)\n" + text)
+    return path
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def _pid_alive(pid: int, marker: str) -> bool:
+    """True when `pid` runs and its command line mentions `marker` (guards against pid reuse)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    return marker in cmdline
+
+
+def _stop_pidfile(pidfile: Path, marker: str) -> bool:
+    try:
+        pid = int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    stopped = False
+    if _pid_alive(pid, marker):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while _pid_alive(pid, marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _pid_alive(pid, marker):
+            os.kill(pid, signal.SIGKILL)
+        stopped = True
+    pidfile.unlink(missing_ok=True)
+    return stopped
+
+
+def wait_http(
+    url: str, timeout: float = 30.0, log: Path | None = None, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text()[-3000:] if log and log.exists() else ""
+            raise SystemExit(f"the process serving {url} exited with {proc.returncode}\n{tail}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
+                if resp.status < 500:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    tail = log.read_text()[-3000:] if log and log.exists() else ""
+    raise SystemExit(f"{url} did not answer within {timeout:.0f}s\n{tail}")
+
+
+def start_emulator(directory: Path, port: int) -> None:
+    log = directory / "emulator.log"
+    cmd = [
+        str(bin_dir() / "snowmcp-emulator"), "serve", "--port", str(port),
+        "--seed", str(directory / "emulator-seed.yml"), "--state", str(directory / "emulator-state.json"),
+    ]  # fmt: skip
+    with log.open("ab") as handle:
+        proc = subprocess.Popen(
+            cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    (directory / "emulator.pid").write_text(f"{proc.pid}\n")
+    wait_http(f"http://127.0.0.1:{port}/__emulator/stats", log=log, proc=proc)
+
+
+# Pid files the demo (or the token_service role's process runtime, under
+# .demo/service) writes, with the command-line marker each process must carry.
+PIDFILES = (("emulator.pid", "snowmcp-emulator"), ("service/supervisor.pid", "snowmcp"))
+
+
+def stop(directory: Path) -> None:
+    for rel, marker in PIDFILES:
+        if _stop_pidfile(directory / rel, marker):
+            say(f"stopped {rel.removesuffix('.pid')}")
+    (directory / "env").unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- step 1 SQL
+
+# The seed guide's Step 1, corrected: `$$` around the MCP spec (the guide's
+# single `$` is a syntax error on real Snowflake) and the demo's ANALYST role
+# standing in for "YOUR_EXISTING_SSO_ROLE".
+STEP1_SQL = [
+    """CREATE OR REPLACE SECURITY INTEGRATION claude_code_mcp_oauth
+  TYPE = OAUTH
+  OAUTH_CLIENT = CUSTOM
+  ENABLED = TRUE
+  OAUTH_CLIENT_TYPE = 'CONFIDENTIAL'
+  OAUTH_REDIRECT_URI = 'http://127.0.0.1:3000/oauth/callback'
+  OAUTH_ALLOW_NON_TLS_REDIRECT_URI = TRUE
+  OAUTH_ISSUE_REFRESH_TOKENS = TRUE
+  OAUTH_REFRESH_TOKEN_VALIDITY = 7776000""",
+    "SELECT SYSTEM$SHOW_OAUTH_CLIENT_SECRETS('CLAUDE_CODE_MCP_OAUTH')",
+    "USE DATABASE AICOLLEGE",
+    "USE SCHEMA PUBLIC",
+    """CREATE OR REPLACE MCP SERVER gong_mcp
+  FROM SPECIFICATION $$
+    tools:
+      - name: "call-search"
+        type: "CORTEX_SEARCH_SERVICE_QUERY"
+        identifier: "AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED"
+        description: "cortex search for gong calls"
+        title: "Gong Search"
+  $$""",
+    "CREATE ROLE IF NOT EXISTS MCP_USERS",
+    "GRANT USAGE ON DATABASE AICOLLEGE TO ROLE MCP_USERS",
+    "GRANT USAGE ON SCHEMA AICOLLEGE.PUBLIC TO ROLE MCP_USERS",
+    "GRANT USAGE ON CORTEX SEARCH SERVICE AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED TO ROLE MCP_USERS",
+    "GRANT ROLE MCP_USERS TO ROLE ANALYST",
+    "DESCRIBE MCP SERVER gong_mcp",
+    "SHOW GRANTS TO ROLE MCP_USERS",
+]
+
+
+def redact(value: Any) -> Any:
+    """Mask OAuth client secrets in a result cell (SYSTEM$SHOW_OAUTH_CLIENT_SECRETS)."""
+    if isinstance(value, str) and "OAUTH_CLIENT_SECRET" in value:
+        try:
+            data = json.loads(value)
+        except ValueError:
+            return "<redacted>"
+        return json.dumps({k: (v if k == "OAUTH_CLIENT_ID" else "<redacted>") for k, v in data.items()})
+    return value
+
+
+def run_step1(settings: Settings) -> None:
+    import snowflake.connector
+
+    say("\n== The seed guide's Step 1 SQL, through snowflake-connector-python, against the emulator")
+    conn = snowflake.connector.connect(
+        account=ACCOUNT, user="ADMIN", password=settings.passwords["ADMIN"],
+        host="127.0.0.1", port=settings.emulator_port, protocol="http",
+        login_timeout=10, network_timeout=30,
+    )  # fmt: skip
+    try:
+        cur = conn.cursor()
+        for sql in STEP1_SQL:
+            say(f"\nsql> {sql};")
+            cur.execute(sql)
+            names = [d[0] for d in cur.description or []]
+            for row in cur.fetchall():
+                cells = {n: redact(v) for n, v in zip(names, row, strict=True)}
+                say("     " + json.dumps(cells, default=str))
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------- browser sign-in
+
+
+class _FormParser(html.parser.HTMLParser):
+    """Finds the sign-in form: its action and its input fields."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action: str | None = None
+        self.method = "post"
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attr = {k: v or "" for k, v in attrs}
+        if tag == "form" and self.action is None:
+            self.action = attr.get("action", "")
+            self.method = attr.get("method", "post").lower()
+        elif tag == "input" and attr.get("name"):
+            self.fields[attr["name"]] = attr.get("value", "")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _request(url: str, data: bytes | None = None) -> tuple[int, dict[str, str], str]:
+    """One HTTP request without following redirects: (status, headers, body)."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    req = urllib.request.Request(url, data=data)  # noqa: S310 - demo URLs are loopback
+    if data is not None:
+        req.add_header("Content-Type", "application/x-www-form-urlencoded")
+    try:
+        with opener.open(req, timeout=30) as resp:
+            return resp.status, dict(resp.headers), resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode(errors="replace")
+
+
+def scripted_sign_in(url: str, username: str, password: str, log: list[str] | None = None) -> str:
+    """Act as the user's browser: follow the login URL's redirects and fill in the sign-in form.
+
+    Returns the final URL reached (the CLI's loopback callback). Every hop is
+    a real HTTP request; query strings are logged without their values.
+    """
+    trail = log if log is not None else []
+    for _ in range(10):
+        status, headers, body = _request(url)
+        trail.append(f"GET {_strip_query(url)} -> {status}")
+        if status in (301, 302, 303, 307, 308):
+            url = urllib.parse.urljoin(url, headers.get("Location") or headers.get("location") or "")
+            continue
+        if status == 200 and "<form" in body.lower():
+            form = _FormParser()
+            form.feed(body)
+            fields = dict(form.fields)
+            fields["username"], fields["password"] = username, password
+            target = urllib.parse.urljoin(url, form.action) if form.action else url
+            status, headers, body = _request(target, urllib.parse.urlencode(fields).encode())
+            trail.append(f"POST {_strip_query(target)} (sign-in form) -> {status}")
+            if status not in (301, 302, 303):
+                raise RuntimeError(f"sign-in failed with HTTP {status}: {body[:300]}")
+            url = urllib.parse.urljoin(target, headers.get("Location") or headers.get("location") or "")
+            continue
+        return url
+    raise RuntimeError("too many redirects")
+
+
+def _strip_query(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    keys = [k for k, _ in urllib.parse.parse_qsl(parts.query)]
+    return urllib.parse.urlunsplit(parts._replace(query="&".join(f"{k}=..." for k in keys)))
+
+
+def browser_main(url: str) -> int:
+    """`$BROWSER` entry point: sign the demo user in, in the background.
+
+    Python's webbrowser waits for a `$BROWSER` command to exit, and the CLI
+    answers the final redirect only once `webbrowser.open` has returned, so the
+    actual browsing happens in a detached child while this process exits at once.
+    """
+    if os.environ.get("SNOWMCP_DEMO_BROWSER_CHILD") != "1":
+        env = dict(os.environ, SNOWMCP_DEMO_BROWSER_CHILD="1")
+        subprocess.Popen(  # the log goes to .demo/browser.log
+            [sys.executable, "-m", "snowmcp.demo", "browser", url],
+            env=env, start_new_session=True, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        return 0
+    directory = demo_dir()
+    user = os.environ.get("SNOWMCP_DEMO_SIGN_IN_AS", DEMO_USER)
+    seed = yaml.safe_load((directory / "emulator-seed.yml").read_text())
+    password = next(u["password"] for u in seed["users"] if u["login_name"] == user)
+    trail: list[str] = []
+    try:
+        scripted_sign_in(url, user, password, trail)
+        trail.append("done")
+    except Exception as exc:  # logged for the person running the demo
+        trail.append(f"error: {exc}")
+    with (directory / "browser.log").open("a") as handle:
+        handle.write("\n".join(trail) + "\n")
+    return 0
+
+
+# --------------------------------------------------------------------------- full demo
+
+
+def full_demo_available() -> bool:
+    needed = [ROOT / "site.yml", ROOT / "playbooks" / "snowflake_account.yml", bin_dir() / "snowmcp-service",
+              bin_dir() / "snowmcp", ROOT / "roles" / "mcp_workstation"]  # fmt: skip
+    return all(p.exists() for p in needed)
+
+
+def run_site(settings: Settings) -> None:
+    say("\n== ansible-playbook site.yml -i inventory/demo")
+    env = dict(os.environ, SNOWMCP_DEMO_DIR=str(settings.dir), PATH=f"{bin_dir()}:{os.environ.get('PATH', '')}")
+    cmd = [str(bin_dir() / "ansible-playbook"), "site.yml", "-i", str(INVENTORY)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"site.yml failed (exit {proc.returncode}); services left running, `make demo-stop` stops them")
+
+
+def client_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(HOME=str(settings.home), SNOWMCP_DEMO_DIR=str(settings.dir),
+               PATH=f"{bin_dir()}:{env.get('PATH', '')}")  # fmt: skip
+    env.pop("SNOWMCP_DEMO_BROWSER_CHILD", None)
+    return env
+
+
+def onboard(settings: Settings) -> None:
+    say(f"\n== {DEMO_USER} signs in once: `snowmcp login` with a scripted browser")
+    env = client_env(settings)
+    env["BROWSER"] = f"{sys.executable} -m snowmcp.demo browser %s"
+    env["SNOWMCP_DEMO_SIGN_IN_AS"] = DEMO_USER
+    proc = subprocess.run([str(bin_dir() / "snowmcp"), "login"], env=env, capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    say(_indent(proc.stdout + proc.stderr))
+    browser_log = settings.dir / "browser.log"
+    if browser_log.exists():
+        say("   browser hops:\n" + _indent(browser_log.read_text(), "     "))
+    if proc.returncode != 0:
+        raise SystemExit("sign-in failed")
+    status = subprocess.run([str(bin_dir() / "snowmcp"), "status"], env=env, capture_output=True, text=True,
+                            check=False)  # fmt: skip
+    say(_indent(status.stdout + status.stderr))
+
+
+def _indent(text: str, prefix: str = "   ") -> str:
+    return "\n".join(prefix + line for line in text.strip().splitlines())
+
+
+def mcp_servers(home: Path) -> dict[str, Any]:
+    data = json.loads((home / ".claude.json").read_text())
+    return dict(data.get("mcpServers", {}))
+
+
+def show_tools(settings: Settings) -> None:
+    env = client_env(settings)
+    servers = mcp_servers(settings.home)
+    if not servers:
+        raise SystemExit(f"no MCP server configured in {settings.home / '.claude.json'}")
+    for name, entry in servers.items():
+        helper = entry.get("headersHelper", f"{bin_dir() / 'snowmcp'} headers")
+        say(f"\n== {name}: tools/list through a token from the token service")
+        say(f"   ~/.claude.json entry: {json.dumps(entry)}")
+        out = subprocess.run(helper, shell=True, env=env, capture_output=True, text=True, check=True)  # noqa: S602 - the configured helper, as Claude Code runs it
+        headers = json.loads(out.stdout)
+        say("   headersHelper printed: {\"Authorization\": \"Bearer <access token, "
+            f"{len(headers.get('Authorization', ''))} chars>\"}}")
+        init = _jsonrpc(entry["url"], headers, "initialize", {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "snowmcp-demo", "version": "0"}})  # fmt: skip
+        say(f"   initialize -> server {json.dumps(init.get('result', init).get('serverInfo', {}))}")
+        listed = _jsonrpc(entry["url"], headers, "tools/list", {})
+        tools = listed.get("result", {}).get("tools", [])
+        for tool in tools:
+            say(f"   tools/list -> {tool.get('name')}: {tool.get('title') or ''} — {tool.get('description') or ''}")
+        search = next((t for t in tools if "search" in t.get("name", "")), None)
+        if search:
+            called = _jsonrpc(entry["url"], headers, "tools/call",
+                              {"name": search["name"], "arguments": {"query": "databricks", "limit": 3}})  # fmt: skip
+            content = called.get("result", {}).get("content", [])
+            text = " ".join(c.get("text", "") for c in content if isinstance(c, dict))
+            say(f"   tools/call {search['name']}(query='databricks') -> {text[:600]}")
+
+
+def _jsonrpc(url: str, headers: dict[str, str], method: str, params: dict[str, Any]) -> dict[str, Any]:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    req = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - demo URL, loopback
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Accept", "application/json, text/event-stream")
+    for key, value in headers.items():
+        req.add_header(key, value)
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+        raw = resp.read().decode()
+    if raw.lstrip().startswith("event:") or raw.lstrip().startswith("data:"):
+        raw = next(line[5:] for line in raw.splitlines() if line.startswith("data:"))
+    return dict(json.loads(raw))
+
+
+def start() -> int:
+    directory = demo_dir()
+    stop(directory)
+    for stale in ("emulator-state.json", "browser.log"):
+        (directory / stale).unlink(missing_ok=True)
+    shutil.rmtree(directory / "home", ignore_errors=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    passwords = make_seed(directory)
+    settings = write_settings(directory, free_port(), free_port(), passwords)
+    say(f"== Starting the Snowflake emulator on {settings.emulator_url} (log: {directory / 'emulator.log'})")
+    start_emulator(directory, settings.emulator_port)
+    write_env(settings)
+    if full_demo_available():
+        run_site(settings)
+        write_env(settings)
+        onboard(settings)
+        show_tools(settings)
+    else:
+        say("(site.yml and its pieces are not all in place yet: showing the seed guide's Step 1 instead)")
+        run_step1(settings)
+    say(f"""
+== The demo is running.
+   emulator:       {settings.emulator_url}
+   token service:  {settings.service_url if full_demo_available() else '(not deployed)'}
+   demo HOME:      {settings.home}
+   . {directory / 'env'}   # SNOWMCP_DEMO_* variables for poking at it
+   make demo-stop          # stops everything (python -m snowmcp.demo stop)""")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m snowmcp.demo", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("start", help="(re)start the demo")
+    sub.add_parser("stop", help="stop everything the demo started")
+    sub.add_parser("step1", help="run the seed guide's Step 1 SQL against the running demo emulator")
+    browser = sub.add_parser("browser", help="scripted browser used as $BROWSER during the demo")
+    browser.add_argument("url")
+    args = parser.parse_args(argv)
+    if args.command == "start":
+        return start()
+    if args.command == "stop":
+        stop(demo_dir())
+        say("demo stopped")
+        return 0
+    if args.command == "step1":
+        data = load_settings(demo_dir())
+        seed = yaml.safe_load((demo_dir() / "emulator-seed.yml").read_text())
+        pw = {u["login_name"]: u["password"] for u in seed["users"]}
+        run_step1(Settings(demo_dir(), int(data["emulator_port"]), int(data["service_port"]), pw))
+        return 0
+    return browser_main(args.url)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

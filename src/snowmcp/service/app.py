@@ -1,0 +1,262 @@
+"""The HTTP API (Starlette). Routes and contracts: DESIGN.md; errors are JSON {"error", "message"}."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from snowmcp.service.audit import AuditLog
+from snowmcp.service.config import Settings, normalise_login
+from snowmcp.service.crypto import KeyRing, hash_secret, same
+from snowmcp.service.login import LoginError, LoginFlow
+from snowmcp.service.metrics import Metrics
+from snowmcp.service.ratelimit import RateLimiter
+from snowmcp.service.snowflake_oauth import SnowflakeOAuth
+from snowmcp.service.store import Store, StoreError, UserRecord, open_store
+from snowmcp.service.tokens import ReauthRequired, TokenManager, Unavailable, UserGone
+
+log = logging.getLogger("snowmcp.service")
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+
+
+REAUTH_MESSAGE = "Your Snowflake sign-in has expired or was revoked: run `snowmcp login`."
+
+
+class Service:
+    """Everything one process needs; built in the app's lifespan."""
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.keyring = KeyRing.from_strings(settings.encryption_keys)
+        self.metrics = Metrics()
+        self.audit = AuditLog(settings.audit_log)
+        self.store = store if store is not None else open_store(settings.store)
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout, connect=min(5.0, settings.http_timeout)))
+        self.oauth = SnowflakeOAuth(settings, self.http)
+        self.tokens = TokenManager(settings, self.store, self.keyring, self.oauth, self.metrics, self.audit)
+        self.login = LoginFlow(settings, self.store, self.keyring, self.oauth, self.metrics, self.audit)
+        self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        # Admin keys are compared as hashes: config files may hold `sha256:<hex>` only.
+        self.admin_hashes = tuple(k[7:] if k.startswith("sha256:") else hash_secret(k) for k in settings.admin_keys)
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.store.close()
+        self.audit.close()
+
+
+def _bearer(request: Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "-"
+
+
+def _page(title: str, text: str, status: int) -> HTMLResponse:
+    body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+            f"<body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>")  # fmt: skip
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def build_app(settings: Settings, store: Store | None = None) -> Starlette:
+    svc_holder: dict[str, Service] = {}
+
+    def svc(request: Request) -> Service:
+        return svc_holder["svc"]
+
+    async def user_from_key(request: Request, endpoint: str) -> UserRecord | Response:
+        s = svc(request)
+        key = _bearer(request)
+        if key is None:
+            s.metrics.requests.labels(endpoint, "no_key").inc()
+            return error(401, "unauthorized", "missing API key: send Authorization: Bearer <api key> "
+                         "(run `snowmcp login`)", {"WWW-Authenticate": "Bearer"})  # fmt: skip
+        key_hash = hash_secret(key)
+        rec = await s.store.get_by_key(key_hash)
+        # The index lookup is by hash; compare again in constant time for good measure.
+        if rec is None or not same(rec.api_key_hash, key_hash):
+            s.metrics.requests.labels(endpoint, "bad_key").inc()
+            s.audit.write(endpoint, result="bad_key", client=_client(request))
+            return error(401, "unauthorized", "unknown or replaced API key: run `snowmcp login`",
+                         {"WWW-Authenticate": "Bearer"})  # fmt: skip
+        if not s.limiter.allow(key_hash):
+            s.metrics.requests.labels(endpoint, "rate_limited").inc()
+            return error(429, "rate_limited", "too many requests for this API key",
+                         {"Retry-After": str(s.limiter.retry_after())})  # fmt: skip
+        return rec
+
+    async def token(request: Request) -> Response:
+        s = svc(request)
+        found = await user_from_key(request, "token")
+        if isinstance(found, Response):
+            return found
+        rec = found
+        try:
+            access, expires_at = await s.tokens.token_for(rec)
+        except ReauthRequired:
+            s.metrics.requests.labels("token", "reauth_required").inc()
+            s.audit.write("token", user=rec.login, result="reauth_required", client=_client(request))
+            return error(409, "reauth_required", REAUTH_MESSAGE)
+        except UserGone:
+            s.metrics.requests.labels("token", "revoked").inc()
+            return error(401, "unauthorized", "this user was revoked: run `snowmcp login`")
+        except Unavailable as exc:
+            s.metrics.requests.labels("token", "unavailable").inc()
+            s.audit.write("token", user=rec.login, result="unavailable", client=_client(request))
+            return error(503, "unavailable", str(exc), {"Retry-After": str(max(1, round(exc.retry_after)))})
+        s.metrics.requests.labels("token", "ok").inc()
+        s.audit.write("token", user=rec.login, result="ok", client=_client(request))
+        return JSONResponse(
+            {"access_token": access, "token_type": "Bearer", "expires_at": int(expires_at), "username": rec.login},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def me(request: Request) -> Response:
+        s = svc(request)
+        found = await user_from_key(request, "me")
+        if isinstance(found, Response):
+            return found
+        s.metrics.requests.labels("me", "ok").inc()
+        return JSONResponse(found.public())
+
+    async def login(request: Request) -> Response:
+        s = svc(request)
+        q = request.query_params
+        try:
+            target = await s.login.start(q.get("port"), q.get("state"), q.get("code_challenge"))
+        except LoginError as exc:
+            s.metrics.requests.labels("login", exc.code).inc()
+            return error(exc.status, exc.code, exc.message)
+        s.metrics.requests.labels("login", "redirect").inc()
+        return RedirectResponse(target.url, status_code=302, headers={"Cache-Control": "no-store"})
+
+    async def callback(request: Request) -> Response:
+        s = svc(request)
+        q = request.query_params
+        try:
+            target = await s.login.callback(q.get("code"), q.get("state"), q.get("error"), _client(request))
+        except LoginError as exc:
+            s.metrics.requests.labels("callback", exc.code).inc()
+            titles = {"not_allowed": "Not allowed", "access_denied": "Sign-in cancelled"}
+            return _page(titles.get(exc.code, "Sign-in failed"), exc.message, exc.status)
+        s.metrics.requests.labels("callback", "redirect").inc()
+        return RedirectResponse(target.url, status_code=302, headers={"Cache-Control": "no-store"})
+
+    async def exchange(request: Request) -> Response:
+        s = svc(request)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return error(400, "invalid_request", "body must be JSON {\"code\": ..., \"code_verifier\": ...}")
+        try:
+            api_key, login_name = await s.login.exchange(body.get("code"), body.get("code_verifier"), _client(request))
+        except LoginError as exc:
+            s.metrics.requests.labels("exchange", exc.code).inc()
+            return error(exc.status, exc.code, exc.message)
+        s.tokens.forget(normalise_login(login_name))
+        s.metrics.requests.labels("exchange", "ok").inc()
+        return JSONResponse({"api_key": api_key, "username": login_name}, headers={"Cache-Control": "no-store"})
+
+    def admin_check(request: Request) -> Response | str:
+        s = svc(request)
+        key = _bearer(request)
+        if key is None:
+            return error(401, "unauthorized", "missing admin key", {"WWW-Authenticate": "Bearer"})
+        presented = hash_secret(key)
+        matched = [h for h in s.admin_hashes if same(h, presented)]
+        if not matched:
+            s.audit.write("admin", result="forbidden", client=_client(request))
+            return error(403, "forbidden", "this endpoint needs an admin key")
+        return matched[0][:12]  # key fingerprint for the audit log
+
+    async def admin_users(request: Request) -> Response:
+        s = svc(request)
+        who = admin_check(request)
+        if isinstance(who, Response):
+            return who
+        users = [u.public() for u in await s.store.list_users()]
+        s.audit.write("admin_list_users", admin=who, client=_client(request), count=len(users))
+        return JSONResponse({"users": users})
+
+    async def admin_revoke(request: Request) -> Response:
+        s = svc(request)
+        who = admin_check(request)
+        if isinstance(who, Response):
+            return who
+        login_name = request.path_params["username"]
+        username = normalise_login(login_name)
+        deleted = await s.store.delete(username)
+        s.tokens.forget(username)
+        s.audit.write("revoke", user=login_name, admin=who, client=_client(request), found=deleted)
+        if not deleted:
+            return error(404, "not_found", f"no stored user {login_name!r}")
+        return JSONResponse({"revoked": login_name})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await svc(request).store.ping()
+        except StoreError:
+            return error(503, "not_ready", "the token store is not reachable")
+        return JSONResponse({"status": "ready"})
+
+    async def metrics(request: Request) -> Response:
+        s = svc(request)
+        try:
+            body = await s.metrics.render(s.store)
+        except StoreError:
+            return error(503, "not_ready", "the token store is not reachable")
+        return Response(body, media_type="text/plain; version=0.0.4")
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return error(status, codes.get(status, "error"), str(getattr(exc, "detail", "error")))
+
+    async def store_down(request: Request, exc: Exception) -> Response:
+        log.error("store error: %s", exc)
+        return error(503, "not_ready", "the token store is not reachable")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        service = Service(settings, store)
+        svc_holder["svc"] = service
+        app.state.service = service
+        try:
+            yield
+        finally:
+            await service.close()
+
+    routes: list[Any] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        Route("/v1/login", login),
+        Route("/v1/oauth/callback", callback),
+        Route("/v1/login/exchange", exchange, methods=["POST"]),
+        Route("/v1/token", token),
+        Route("/v1/me", me),
+        Route("/v1/admin/users", admin_users),
+        Route("/v1/admin/users/{username:path}", admin_revoke, methods=["DELETE"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={StoreError: store_down, HTTPException: http_error})

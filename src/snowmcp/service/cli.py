@@ -1,0 +1,192 @@
+"""`snowmcp-service`: serve, keys generate|rotate, admin users list|revoke, config check.
+
+The admin commands work on the store directly (same --config / SNOWMCP_* settings as
+the service), so they also work while the service is down; they write the same audit
+events as the admin API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from dataclasses import replace
+from typing import Any
+
+from snowmcp.service.config import ConfigError, Settings, load_settings, normalise_login
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from snowmcp.service.app import build_app
+
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # uvicorn's access log prints query strings (sign-in codes): the audit log replaces it.
+    uvicorn.run(build_app(settings), host=settings.host, port=settings.port, access_log=False,
+                log_level=settings.log_level.lower(), server_header=False)  # fmt: skip
+    return 0
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    from snowmcp.service.crypto import generate_key
+
+    print(generate_key())
+    return 0
+
+
+async def _rotate(settings: Settings) -> dict[str, int]:
+    from snowmcp.service.audit import AuditLog
+    from snowmcp.service.crypto import KeyRing
+    from snowmcp.service.store import UserRecord, open_store
+    from snowmcp.service.tokens import access_aad, refresh_aad
+
+    ring = KeyRing.from_strings(settings.encryption_keys)
+    store = open_store(settings.store)
+    counts = {"users": 0, "rotated": 0, "retried": 0}
+    try:
+        for listed in await store.list_users():
+            counts["users"] += 1
+            rec: UserRecord | None = listed
+            while rec is not None:
+                if not (ring.needs_rotation(rec.refresh_token) or ring.needs_rotation(rec.access_token)):
+                    break
+                new = replace(
+                    rec, version=rec.version + 1,
+                    refresh_token=ring.encrypt(ring.decrypt(rec.refresh_token, refresh_aad(rec.username)),
+                                               refresh_aad(rec.username)),
+                    access_token=ring.encrypt(ring.decrypt(rec.access_token, access_aad(rec.username)),
+                                              access_aad(rec.username)),
+                )  # fmt: skip
+                # Compare-and-set: a refresh that ran meanwhile wins and we re-encrypt its result.
+                if await store.save(new, rec.version):
+                    counts["rotated"] += 1
+                    break
+                counts["retried"] += 1
+                rec = await store.get(rec.username)
+        AuditLog(settings.audit_log).write("keys_rotate", key_id=ring.primary_id, **counts)
+    finally:
+        await store.close()
+    return counts
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    counts = asyncio.run(_rotate(_settings(args)))
+    print(json.dumps(counts))
+    return 0
+
+
+async def _users(settings: Settings) -> list[dict[str, Any]]:
+    from snowmcp.service.store import open_store
+
+    store = open_store(settings.store)
+    try:
+        return [u.public() for u in await store.list_users()]
+    finally:
+        await store.close()
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    users = asyncio.run(_users(_settings(args)))
+    if args.json:
+        print(json.dumps({"users": users}, indent=2))
+        return 0
+    print(f"{'USER':40} {'STATE':16} REFRESH TOKEN EXPIRES")
+    for u in users:
+        exp = u["refresh_token_expires_at"]
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(exp)) if exp else "-"
+        print(f"{u['username']:40} {u['state']:16} {when}")
+    return 0
+
+
+async def _revoke(settings: Settings, login: str) -> bool:
+    from snowmcp.service.audit import AuditLog
+    from snowmcp.service.store import open_store
+
+    store = open_store(settings.store)
+    try:
+        found = await store.delete(normalise_login(login))
+        AuditLog(settings.audit_log).write("revoke", user=login, admin="cli", found=found)
+        return found
+    finally:
+        await store.close()
+
+
+def cmd_users_revoke(args: argparse.Namespace) -> int:
+    if asyncio.run(_revoke(_settings(args), args.username)):
+        print(f"revoked {args.username}")
+        return 0
+    print(f"no stored user {args.username!r}", file=sys.stderr)
+    return 1
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.connect:
+        from snowmcp.service.store import open_store
+
+        async def ping() -> None:
+            store = open_store(settings.store)
+            try:
+                await store.ping()
+            finally:
+                await store.close()
+
+        asyncio.run(ping())
+    print(json.dumps({"ok": True, "settings": settings.describe()}, indent=2))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="snowmcp-service", description="snowmcp token service")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--config", help="TOML settings file (SNOWMCP_* environment variables win)")
+        return sp
+
+    with_config(sub.add_parser("serve", help="run the HTTP service")).set_defaults(func=cmd_serve)
+    keys = sub.add_parser("keys", help="encryption keys").add_subparsers(dest="keys_command", required=True)
+    keys.add_parser("generate", help="print a new encryption key").set_defaults(func=cmd_keys_generate)
+    with_config(keys.add_parser("rotate", help="re-encrypt every record under the first key of "
+                                "SNOWMCP_ENCRYPTION_KEYS (safe while the service runs)")).set_defaults(func=cmd_keys_rotate)  # fmt: skip
+    admin = sub.add_parser("admin", help="administration through the store")
+    users = admin.add_subparsers(dest="admin_command", required=True).add_parser("users").add_subparsers(
+        dest="users_command", required=True)  # fmt: skip
+    lst = with_config(users.add_parser("list", help="users with state and refresh-token expiry"))
+    lst.add_argument("--json", action="store_true")
+    lst.set_defaults(func=cmd_users_list)
+    rev = with_config(users.add_parser("revoke", help="delete a user's record and API key"))
+    rev.add_argument("username")
+    rev.set_defaults(func=cmd_users_revoke)
+    config = sub.add_parser("config").add_subparsers(dest="config_command", required=True)
+    chk = with_config(config.add_parser("check", help="validate the settings (secrets are not shown)"))
+    chk.add_argument("--connect", action="store_true", help="also check that the store is reachable")
+    chk.set_defaults(func=cmd_config_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from snowmcp.service.store import StoreError
+
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"snowmcp-service: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"snowmcp-service: store error: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""Service settings: a TOML file and SNOWMCP_* environment variables (the environment wins).
+
+Every setting is validated at start with an error that names the setting but never
+echoes a secret value, so a typo in a vault-provided value cannot leak it to a log.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "SNOWMCP_"
+
+# name -> (kind, default); kinds drive parsing from strings (env) and TOML values.
+_FIELDS: dict[str, tuple[str, Any]] = {
+    "listen": ("str", "127.0.0.1:8080"),
+    "public_url": ("str", ""),
+    "snowflake_url": ("str", ""),
+    "client_id": ("secret", ""),
+    "client_secret": ("secret", ""),
+    "client_secret_next": ("secret", ""),
+    "role": ("str", ""),
+    "store": ("str", "sqlite:///./snowmcp-tokens.db"),
+    "encryption_keys": ("list", []),
+    "admin_keys": ("list", []),
+    "allowed_users": ("list", []),
+    "refresh_token_validity": ("int", 7776000),
+    "token_margin": ("int", 60),
+    "rate_limit": ("float", 10.0),
+    "rate_burst": ("int", 60),
+    "audit_log": ("str", "-"),
+    "http_timeout": ("float", 10.0),
+    "backoff_base": ("float", 1.0),
+    "backoff_max": ("float", 60.0),
+    "lock_ttl": ("float", 15.0),
+    "login_ttl": ("int", 600),
+    "code_ttl": ("int", 120),
+    "log_level": ("str", "info"),
+}
+SECRET_FIELDS = frozenset({"client_id", "client_secret", "client_secret_next", "encryption_keys", "admin_keys"})
+_ROLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names it, never its secret value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    listen: str = "127.0.0.1:8080"
+    public_url: str = ""
+    snowflake_url: str = ""
+    client_id: str = field(default="", repr=False)
+    client_secret: str = field(default="", repr=False)
+    client_secret_next: str = field(default="", repr=False)
+    role: str = ""
+    store: str = "sqlite:///./snowmcp-tokens.db"
+    encryption_keys: tuple[str, ...] = field(default=(), repr=False)
+    admin_keys: tuple[str, ...] = field(default=(), repr=False)
+    allowed_users: tuple[str, ...] = ()
+    refresh_token_validity: int = 7776000
+    token_margin: int = 60
+    rate_limit: float = 10.0
+    rate_burst: int = 60
+    audit_log: str = "-"
+    http_timeout: float = 10.0
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    lock_ttl: float = 15.0
+    login_ttl: int = 600
+    code_ttl: int = 120
+    log_level: str = "info"
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.public_url.rstrip("/") + "/v1/oauth/callback"
+
+    @property
+    def client_secrets(self) -> tuple[str, ...]:
+        return tuple(s for s in (self.client_secret, self.client_secret_next) if s)
+
+    @property
+    def allowed_logins(self) -> frozenset[str]:
+        return frozenset(normalise_login(u) for u in self.allowed_users)
+
+    def describe(self) -> dict[str, Any]:
+        """The settings with secrets replaced by what `config check` may show."""
+        out: dict[str, Any] = {}
+        for name in _FIELDS:
+            value = getattr(self, name)
+            if name in SECRET_FIELDS:
+                out[name] = f"<{len(value)} set>" if isinstance(value, tuple) else ("<set>" if value else "")
+            else:
+                out[name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+def normalise_login(login: str) -> str:
+    """Snowflake login names compare case-insensitively: one key per person."""
+    return login.strip().lower()
+
+
+def _parse(name: str, kind: str, raw: Any, source: str) -> Any:
+    where = f"{source} setting {name!r}"
+    try:
+        if kind in ("str", "secret"):
+            if not isinstance(raw, str):
+                raise ConfigError(f"{where} must be a string")
+            return raw.strip()
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ConfigError(f"{where} must be an integer")
+            return int(raw)
+        if kind == "float":
+            if isinstance(raw, bool):
+                raise ConfigError(f"{where} must be a number")
+            return float(raw)
+        if kind == "list":
+            items = raw.split(",") if isinstance(raw, str) else raw
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise ConfigError(f"{where} must be a list of strings or a comma-separated string")
+            return tuple(i.strip() for i in items if i.strip())
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where} must be {'an integer' if kind == 'int' else 'a number'}") from None
+    raise AssertionError(kind)
+
+
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (optional) and the environment, validate, return Settings."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        # Accept a top-level table or a [service] table.
+        section = data.get("service", data) if isinstance(data.get("service"), dict) else data
+        for key, raw in section.items():
+            if key not in _FIELDS:
+                raise ConfigError(f"config file {path}: unknown setting {key!r}")
+            values[key] = _parse(key, _FIELDS[key][0], raw, "config file")
+    for key, (kind, _default) in _FIELDS.items():
+        env_name = ENV_PREFIX + key.upper()
+        if env_name in env:
+            values[key] = _parse(env_name, kind, env[env_name], "environment")
+    settings = Settings(**values)
+    validate(settings)
+    return settings
+
+
+def _check_url(name: str, value: str, *, allow_plain_http_loopback: bool = True) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name} must be an http(s) URL with a host, got {value!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{name} must not have a query or fragment")
+    if parts.scheme == "http" and allow_plain_http_loopback and parts.hostname not in (
+        "127.0.0.1", "localhost", "::1",
+    ):  # fmt: skip
+        raise ConfigError(f"{name} must use https unless it points at the loopback interface")
+
+
+def validate(s: Settings) -> None:
+    from snowmcp.service.crypto import KeyRing  # local import: crypto needs `cryptography`
+
+    missing = [n for n in ("public_url", "snowflake_url", "client_id", "client_secret", "role") if not getattr(s, n)]
+    if not s.encryption_keys:
+        missing.append("encryption_keys")
+    if missing:
+        names = ", ".join(ENV_PREFIX + m.upper() for m in missing)
+        raise ConfigError(f"missing required settings: {names}")
+    try:
+        host, port = s.host, s.port
+    except (ValueError, IndexError):
+        raise ConfigError(f"SNOWMCP_LISTEN must be host:port, got {s.listen!r}") from None
+    if not host or not 0 < port < 65536:
+        raise ConfigError(f"SNOWMCP_LISTEN must be host:port, got {s.listen!r}")
+    _check_url("SNOWMCP_PUBLIC_URL", s.public_url)
+    _check_url("SNOWMCP_SNOWFLAKE_URL", s.snowflake_url)
+    if not _ROLE_RE.match(s.role):
+        raise ConfigError(f"SNOWMCP_ROLE must be a plain Snowflake role name, got {s.role!r}")
+    if not (s.store.startswith("sqlite:///") or s.store.startswith(("redis://", "rediss://", "unix://"))):
+        raise ConfigError("SNOWMCP_STORE must be sqlite:///<path> or redis://host:port/db")
+    try:
+        KeyRing.from_strings(s.encryption_keys)
+    except ValueError as exc:
+        raise ConfigError(f"SNOWMCP_ENCRYPTION_KEYS: {exc}") from None
+    for i, key in enumerate(s.admin_keys, 1):
+        if key.startswith("sha256:"):
+            if not _HEX64.match(key[7:]):
+                raise ConfigError(f"SNOWMCP_ADMIN_KEYS entry {i}: sha256: must be followed by 64 lower-case hex digits")
+        elif len(key) < 32:
+            raise ConfigError(f"SNOWMCP_ADMIN_KEYS entry {i}: a plain admin key must have at least 32 characters")
+    checks = {
+        "SNOWMCP_REFRESH_TOKEN_VALIDITY": (s.refresh_token_validity, 60, 7776000),
+        "SNOWMCP_TOKEN_MARGIN": (s.token_margin, 0, 3000),
+        "SNOWMCP_RATE_BURST": (s.rate_burst, 1, 1_000_000),
+        "SNOWMCP_LOGIN_TTL": (s.login_ttl, 30, 3600),
+        "SNOWMCP_CODE_TTL": (s.code_ttl, 5, 600),
+    }
+    for name, (value, lo, hi) in checks.items():
+        if not lo <= value <= hi:
+            raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    floats = {
+        "SNOWMCP_RATE_LIMIT": (s.rate_limit, 0.0),
+        "SNOWMCP_HTTP_TIMEOUT": (s.http_timeout, 0.1),
+        "SNOWMCP_BACKOFF_BASE": (s.backoff_base, 0.01),
+        "SNOWMCP_BACKOFF_MAX": (s.backoff_max, 0.01),
+        "SNOWMCP_LOCK_TTL": (s.lock_ttl, 1.0),
+    }
+    for name, (fvalue, flo) in floats.items():
+        if fvalue < flo:
+            raise ConfigError(f"{name} must be at least {flo}, got {fvalue}")
+    if s.lock_ttl < 1.5 * s.http_timeout:
+        # The lock must outlive one token call even if a renewal is late.
+        raise ConfigError("SNOWMCP_LOCK_TTL must be at least 1.5 x SNOWMCP_HTTP_TIMEOUT")
+    if s.log_level.lower() not in ("critical", "error", "warning", "info", "debug"):
+        raise ConfigError("SNOWMCP_LOG_LEVEL must be one of critical, error, warning, info, debug")
+
+
+def decode_key_material(value: str) -> bytes:
+    padded = value + "=" * (-len(value) % 4)
+    return base64.urlsafe_b64decode(padded.encode("ascii"))

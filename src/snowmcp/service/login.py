@@ -1,0 +1,156 @@
+"""Browser sign-in: /v1/login -> Snowflake -> /v1/oauth/callback -> CLI loopback -> /v1/login/exchange.
+
+Two PKCE pairs are in play. The service's own (verifier kept server-side in the
+pending login) protects the Snowflake code exchange; the CLI's (challenge sent to
+/v1/login, verifier to /v1/login/exchange) proves that whoever redeems the one-time
+code is the CLI that started the sign-in, not something that saw the loopback URL.
+Pending logins and one-time codes live in the store (single use, with a TTL) so a
+sign-in may start on one replica and finish on another.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from snowmcp.service.audit import AuditLog
+from snowmcp.service.config import Settings, normalise_login
+from snowmcp.service.crypto import (
+    KeyRing,
+    hash_secret,
+    new_api_key,
+    new_opaque,
+    pkce_challenge,
+    same,
+)
+from snowmcp.service.metrics import Metrics
+from snowmcp.service.snowflake_oauth import OAuthError, SnowflakeOAuth
+from snowmcp.service.store import ACTIVE, Store, UserRecord
+from snowmcp.service.tokens import access_aad, refresh_aad
+
+_STATE_RE = re.compile(r"^[A-Za-z0-9._~-]{8,512}$")
+_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_VERIFIER_RE = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
+
+
+class LoginError(Exception):
+    """A sign-in step failed; `code` is the API error code, the message is safe to show."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Redirect:
+    url: str
+
+
+class LoginFlow:
+    def __init__(self, settings: Settings, store: Store, keyring: KeyRing, oauth: SnowflakeOAuth,
+                 metrics: Metrics, audit: AuditLog) -> None:  # fmt: skip
+        self.settings = settings
+        self.store = store
+        self.keyring = keyring
+        self.oauth = oauth
+        self.metrics = metrics
+        self.audit = audit
+        self.allowed = settings.allowed_logins
+
+    async def start(self, port: str | None, state: str | None, challenge: str | None) -> Redirect:
+        if port is None or not port.isdigit() or not 1024 <= int(port) <= 65535:
+            raise LoginError("invalid_request", "port must be the CLI's loopback port (1024-65535)")
+        if state is None or not _STATE_RE.match(state):
+            raise LoginError("invalid_request", "state must be 8-512 URL-safe characters")
+        if challenge is None or not _CHALLENGE_RE.match(challenge):
+            raise LoginError("invalid_request", "code_challenge must be a base64url SHA-256 (43 characters)")
+        our_state = new_opaque()
+        verifier = new_opaque(48)
+        await self.store.put_once(
+            "login:" + hash_secret(our_state),
+            {"port": int(port), "cli_state": state, "cli_challenge": challenge,
+             "verifier": self.keyring.encrypt(verifier, "snowmcp:login")},
+            self.settings.login_ttl,
+        )  # fmt: skip
+        return Redirect(self.oauth.authorize_url(our_state, pkce_challenge(verifier)))
+
+    async def callback(self, code: str | None, state: str | None, error: str | None, client: str) -> Redirect:
+        pending = await self.store.take_once("login:" + hash_secret(state)) if state else None
+        if pending is None:
+            self.metrics.signins.labels("bad_state").inc()
+            raise LoginError("invalid_state", "This sign-in link is unknown, used or expired. "
+                             "Run `snowmcp login` again.")  # fmt: skip
+        if error or not code:
+            self.metrics.signins.labels("denied").inc()
+            self.audit.write("signin", result="denied_at_snowflake", client=client)
+            raise LoginError("access_denied", "Snowflake did not authorise the sign-in. Run `snowmcp login` again.", 403)
+        verifier = self.keyring.decrypt(pending["verifier"], "snowmcp:login")
+        try:
+            answer = await self.oauth.exchange_code(code, verifier)
+        except OAuthError as exc:
+            self.metrics.signins.labels("exchange_failed").inc()
+            self.audit.write("signin", result="exchange_failed", error=exc.error, client=client)
+            raise LoginError("exchange_failed", "Snowflake refused the sign-in code. Run `snowmcp login` again.",
+                             502 if not exc.permanent else 400) from None  # fmt: skip
+        if not answer.username or not answer.refresh_token:
+            self.metrics.signins.labels("exchange_failed").inc()
+            raise LoginError("exchange_failed", "Snowflake's answer had no user name or refresh token; "
+                             "check that the integration issues refresh tokens.", 502)  # fmt: skip
+        login = answer.username
+        if self.allowed and normalise_login(login) not in self.allowed:
+            self.metrics.signins.labels("not_allowed").inc()
+            self.audit.write("signin", user=login, result="not_allowed", client=client)
+            raise LoginError("not_allowed", f"{login} is not allowed to use this token service. "
+                             "Ask your Snowflake administrator to add you.", 403)  # fmt: skip
+        now = time.time()
+        one_time = new_opaque()
+        username = normalise_login(login)
+        await self.store.put_once(
+            "code:" + hash_secret(one_time),
+            {"login": login, "cli_challenge": pending["cli_challenge"],
+             "access": self.keyring.encrypt(answer.access_token, access_aad(username)),
+             "access_expires_at": now + answer.expires_in, "issued_at": now,
+             "refresh": self.keyring.encrypt(answer.refresh_token, refresh_aad(username))},
+            self.settings.code_ttl,
+        )  # fmt: skip
+        query = urlencode({"code": one_time, "state": pending["cli_state"]})
+        return Redirect(f"http://127.0.0.1:{pending['port']}/callback?{query}")
+
+    async def exchange(self, code: object, verifier: object, client: str) -> tuple[str, str]:
+        if not isinstance(code, str) or not isinstance(verifier, str) or not _VERIFIER_RE.match(verifier):
+            raise LoginError("invalid_request", "body must be {\"code\": ..., \"code_verifier\": ...}")
+        pending = await self.store.take_once("code:" + hash_secret(code))
+        if pending is None:
+            self.metrics.signins.labels("bad_code").inc()
+            raise LoginError("invalid_grant", "the sign-in code is unknown, used or expired; run `snowmcp login` again")
+        if not same(pkce_challenge(verifier), pending["cli_challenge"]):
+            self.metrics.signins.labels("bad_verifier").inc()
+            self.audit.write("signin", user=pending["login"], result="bad_verifier", client=client)
+            raise LoginError("invalid_grant", "code_verifier does not match the sign-in; run `snowmcp login` again")
+        login: str = pending["login"]
+        username = normalise_login(login)
+        api_key = new_api_key()
+        now = time.time()
+        while True:
+            current = await self.store.get(username)
+            base = current.version if current else 0
+            rec = UserRecord(
+                username=username, login=login, state=ACTIVE, version=base + 1,
+                api_key_hash=hash_secret(api_key),
+                refresh_token=pending["refresh"],
+                refresh_token_expires_at=pending["issued_at"] + self.settings.refresh_token_validity,
+                access_token=pending["access"], access_token_expires_at=pending["access_expires_at"],
+                access_token_issued_at=pending["issued_at"],
+                created_at=current.created_at if current else now, updated_at=now,
+                last_sign_in_at=now, last_refresh_at=current.last_refresh_at if current else 0.0,
+            )  # fmt: skip
+            # Signing in again replaces the record, and with it the old API key.
+            if await self.store.save(rec, base):
+                break
+        self.metrics.signins.labels("ok").inc()
+        self.audit.write("signin", user=login, result="ok", client=client, replaced_key=current is not None)
+        return api_key, login

@@ -1,0 +1,114 @@
+"""The store contract: user records with compare-and-set, one-time values, and leases.
+
+Both implementations (sqlite, redis) pass the same contract tests
+(tests/service/test_store_contract.py). Tokens inside a record are already
+encrypted by the caller; the store never sees a plaintext token or API key.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+ACTIVE = "active"
+REAUTH_REQUIRED = "reauth_required"
+STATES = (ACTIVE, REAUTH_REQUIRED)
+
+
+@dataclass
+class UserRecord:
+    username: str  # normalised login (lower case): the key
+    login: str  # the name as Snowflake returned it
+    state: str = ACTIVE
+    version: int = 1  # bumped by every write; saves compare-and-set on it
+    api_key_hash: str = ""
+    refresh_token: str = ""  # ciphertext
+    refresh_token_expires_at: float = 0.0
+    access_token: str = ""  # ciphertext
+    access_token_expires_at: float = 0.0
+    access_token_issued_at: float = 0.0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    last_sign_in_at: float = 0.0
+    last_refresh_at: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> UserRecord:
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def public(self) -> dict[str, Any]:
+        """What admins and the user may see: no ciphertexts, no key hash."""
+        return {
+            "username": self.login,
+            "state": self.state,
+            "refresh_token_expires_at": self.refresh_token_expires_at,
+            "access_token_expires_at": self.access_token_expires_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "last_sign_in_at": self.last_sign_in_at,
+            "last_refresh_at": self.last_refresh_at,
+        }
+
+
+class StoreError(Exception):
+    """The store cannot be reached or answered with an error."""
+
+
+class Store(ABC):
+    @abstractmethod
+    async def get(self, username: str) -> UserRecord | None: ...
+
+    @abstractmethod
+    async def get_by_key(self, api_key_hash: str) -> UserRecord | None: ...
+
+    @abstractmethod
+    async def save(self, record: UserRecord, expected_version: int) -> bool:
+        """Write `record` if the stored version equals `expected_version` (0 = absent).
+
+        `record.version` must be expected_version + 1. Also maintains the API key
+        index (a replaced key stops resolving). Returns False on a version conflict.
+        """
+
+    @abstractmethod
+    async def delete(self, username: str) -> bool: ...
+
+    @abstractmethod
+    async def list_users(self) -> list[UserRecord]: ...
+
+    @abstractmethod
+    async def put_once(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        """Store a value that `take_once` returns exactly once, until `ttl` seconds pass."""
+
+    @abstractmethod
+    async def take_once(self, key: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool: ...
+
+    @abstractmethod
+    async def renew_lease(self, name: str, owner: str, ttl: float) -> bool: ...
+
+    @abstractmethod
+    async def release_lease(self, name: str, owner: str) -> bool: ...
+
+    @abstractmethod
+    async def ping(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def raw_dump(self) -> bytes:
+        """Everything the store holds, as bytes: for tests that scan for plaintext."""
+
+
+def check_version(record: UserRecord, expected_version: int) -> None:
+    if record.version != expected_version + 1:
+        raise ValueError("record.version must be expected_version + 1")

@@ -1,0 +1,251 @@
+"""Serving and refreshing access tokens: the part that must never double-refresh.
+
+Path of `GET /v1/token` after the API key resolved to a record:
+1. The decrypted access token is valid for more than the margin: answer (no I/O beyond
+   the key lookup already done).
+2. Otherwise join this process's single flight for the user, or start it.
+3. The flight takes the user's lease (shared by all replicas via the store). While
+   waiting it re-reads the record: another replica may already have refreshed.
+4. Holding the lease it re-reads the record again, and only if the token is still
+   stale calls Snowflake. A rotated refresh token is written with compare-and-set on
+   the version it read and the write completes before anyone is answered.
+5. Transient failure: capped exponential backoff with full jitter (per user, in
+   process) and the still-valid cached token keeps being served. Permanent failure
+   (invalid_grant, invalid_client on every secret): the record is kept and marked
+   reauth_required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, replace
+
+from snowmcp.service.audit import AuditLog
+from snowmcp.service.config import Settings
+from snowmcp.service.crypto import DecryptError, KeyRing
+from snowmcp.service.lease import Lease, held
+from snowmcp.service.metrics import Metrics
+from snowmcp.service.snowflake_oauth import OAuthError, SnowflakeOAuth
+from snowmcp.service.store import ACTIVE, REAUTH_REQUIRED, Store, UserRecord
+
+log = logging.getLogger("snowmcp.service")
+
+
+class ReauthRequired(Exception):
+    """The user must run `snowmcp login` again."""
+
+
+class Unavailable(Exception):
+    """No valid token can be served right now (Snowflake unreachable); retry later."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UserGone(Exception):
+    """The record disappeared (revoked) while we were working on it."""
+
+
+def access_aad(username: str) -> str:
+    return f"snowmcp:access:{username}"
+
+
+def refresh_aad(username: str) -> str:
+    return f"snowmcp:refresh:{username}"
+
+
+@dataclass
+class _Backoff:
+    failures: int = 0
+    next_at: float = 0.0
+
+
+class TokenManager:
+    def __init__(self, settings: Settings, store: Store, keyring: KeyRing, oauth: SnowflakeOAuth,
+                 metrics: Metrics, audit: AuditLog) -> None:  # fmt: skip
+        self.settings = settings
+        self.store = store
+        self.keyring = keyring
+        self.oauth = oauth
+        self.metrics = metrics
+        self.audit = audit
+        self._flights: dict[str, asyncio.Future[UserRecord]] = {}
+        self._backoff: dict[str, _Backoff] = {}
+        # Decrypted access tokens keyed by user, valid for one record version only,
+        # so a refresh, sign-in or revocation (all bump or remove the version) invalidates it.
+        self._plain: dict[str, tuple[int, str, str]] = {}
+
+    # -- reading -------------------------------------------------------------
+    def fresh(self, rec: UserRecord, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        lifetime = rec.access_token_expires_at - rec.access_token_issued_at
+        # Short-lived tokens (tests, odd integrations) must not be refreshed on every call.
+        margin = min(float(self.settings.token_margin), max(lifetime, 0.0) / 2)
+        return bool(rec.access_token) and rec.access_token_expires_at - now > margin
+
+    def access_token(self, rec: UserRecord) -> str:
+        hit = self._plain.get(rec.username)
+        if hit is not None and hit[0] == rec.version and hit[1] == rec.access_token:
+            return hit[2]
+        plain = self.keyring.decrypt(rec.access_token, access_aad(rec.username))
+        if len(self._plain) > 50_000:
+            self._plain.clear()
+        self._plain[rec.username] = (rec.version, rec.access_token, plain)
+        return plain
+
+    def forget(self, username: str) -> None:
+        self._plain.pop(username, None)
+        self._backoff.pop(username, None)
+
+    async def token_for(self, rec: UserRecord) -> tuple[str, float]:
+        """The user's valid access token and its expiry, refreshing if needed."""
+        if rec.state != ACTIVE:
+            raise ReauthRequired()
+        if not self.fresh(rec):
+            rec = await self._single_flight(rec.username)
+        try:
+            return self.access_token(rec), rec.access_token_expires_at
+        except DecryptError:
+            log.error("stored access token for a user does not decrypt with the key ring")
+            raise Unavailable("stored token cannot be decrypted; check SNOWMCP_ENCRYPTION_KEYS", 60) from None
+
+    # -- refreshing ----------------------------------------------------------
+    async def _single_flight(self, username: str) -> UserRecord:
+        flight = self._flights.get(username)
+        if flight is not None:
+            self.metrics.singleflight_joins.inc()
+            return await asyncio.shield(flight)
+        flight = asyncio.get_running_loop().create_future()
+        self._flights[username] = flight
+        try:
+            rec = await self._refresh_across_replicas(username)
+        except BaseException as exc:
+            flight.set_exception(exc)
+            flight.exception()  # mark retrieved: joiners may be none
+            raise
+        else:
+            flight.set_result(rec)
+            return rec
+        finally:
+            self._flights.pop(username, None)
+
+    def _in_backoff(self, rec: UserRecord, now: float) -> UserRecord:
+        """During backoff: the cached token if still valid, else Unavailable."""
+        b = self._backoff[rec.username]
+        if rec.access_token and rec.access_token_expires_at > now + 1:
+            return rec
+        raise Unavailable("Snowflake's token endpoint is failing; retrying with backoff", b.next_at - now)
+
+    async def _refresh_across_replicas(self, username: str) -> UserRecord:
+        s = self.settings
+        rec = await self._reread(username)
+        if self.fresh(rec):
+            return rec
+        b = self._backoff.get(username)
+        if b is not None and time.time() < b.next_at:
+            return self._in_backoff(rec, time.time())
+        lease = Lease(self.store, f"refresh:{username}", s.lock_ttl)
+        started = time.monotonic()
+        waited = False
+        delay = 0.01
+        while not await lease.try_acquire():
+            if not waited:
+                waited = True
+                self.metrics.lock_waits.inc()
+            # Another process or replica is refreshing: its result lands in the store.
+            rec = await self._reread(username)
+            if self.fresh(rec):
+                self.metrics.lock_wait_seconds.observe(time.monotonic() - started)
+                return rec
+            if time.monotonic() - started > s.lock_ttl + s.http_timeout:
+                if rec.access_token and rec.access_token_expires_at > time.time() + 1:
+                    return rec
+                raise Unavailable("another replica holds this user's refresh lock", 2)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        if waited:
+            self.metrics.lock_wait_seconds.observe(time.monotonic() - started)
+        async with held(lease):
+            rec = await self._reread(username)  # the lease holder before us may have refreshed
+            if self.fresh(rec):
+                return rec
+            return await self._refresh_holding_lease(rec)
+
+    async def _reread(self, username: str) -> UserRecord:
+        rec = await self.store.get(username)
+        if rec is None:
+            raise UserGone()
+        if rec.state != ACTIVE:
+            raise ReauthRequired()
+        return rec
+
+    async def _refresh_holding_lease(self, rec: UserRecord) -> UserRecord:
+        username = rec.username
+        try:
+            refresh_token = self.keyring.decrypt(rec.refresh_token, refresh_aad(username))
+        except DecryptError:
+            log.error("stored refresh token does not decrypt with the key ring")
+            raise Unavailable("stored token cannot be decrypted; check SNOWMCP_ENCRYPTION_KEYS", 60) from None
+        started = time.monotonic()
+        try:
+            answer = await self.oauth.refresh(refresh_token)
+        except OAuthError as exc:
+            self.metrics.refresh_seconds.observe(time.monotonic() - started)
+            if exc.permanent:
+                return await self._mark_reauth(rec, exc.error)
+            return self._transient(rec, exc.error)
+        self.metrics.refresh_seconds.observe(time.monotonic() - started)
+        now = time.time()
+        new = replace(
+            rec,
+            version=rec.version + 1,
+            access_token=self.keyring.encrypt(answer.access_token, access_aad(username)),
+            access_token_expires_at=now + answer.expires_in,
+            access_token_issued_at=now,
+            updated_at=now,
+            last_refresh_at=now,
+        )
+        if answer.refresh_token is not None:
+            # Single-use mode: the old refresh token is dead now. This write is the only
+            # copy of the new one, so it completes before anyone is answered.
+            new.refresh_token = self.keyring.encrypt(answer.refresh_token, refresh_aad(username))
+            new.refresh_token_expires_at = now + self.settings.refresh_token_validity
+        if not await self.store.save(new, rec.version):
+            # Only possible if our lease lapsed or the user signed in again / was revoked
+            # meanwhile: their write wins, ours is discarded.
+            self.metrics.refreshes.labels("conflict").inc()
+            log.error("refresh result discarded: the record changed while the lease was held")
+            self.audit.write("refresh", user=rec.login, result="conflict")
+            current = await self._reread(username)
+            if self.fresh(current):
+                return current
+            raise Unavailable("token refresh conflicted; retry", 1)
+        self._backoff.pop(username, None)
+        self.metrics.refreshes.labels("ok").inc()
+        self.audit.write("refresh", user=rec.login, result="ok",
+                         rotated=answer.refresh_token is not None)  # fmt: skip
+        return new
+
+    def _transient(self, rec: UserRecord, error: str) -> UserRecord:
+        s = self.settings
+        b = self._backoff.setdefault(rec.username, _Backoff())
+        b.failures += 1
+        # Full jitter: spread retries of many users so a recovering Snowflake is not stampeded.
+        b.next_at = time.time() + random.uniform(0, min(s.backoff_max, s.backoff_base * 2 ** (b.failures - 1)))
+        self.metrics.refreshes.labels("transient").inc()
+        self.audit.write("refresh", user=rec.login, result="transient", error=error, failures=b.failures)
+        log.warning("transient refresh failure (%s), attempt %d", error, b.failures)
+        return self._in_backoff(rec, time.time())
+
+    async def _mark_reauth(self, rec: UserRecord, error: str) -> UserRecord:
+        now = time.time()
+        new = replace(rec, version=rec.version + 1, state=REAUTH_REQUIRED, updated_at=now)
+        saved = await self.store.save(new, rec.version)
+        self.metrics.refreshes.labels("permanent").inc()
+        self.audit.write("refresh", user=rec.login, result="reauth_required", error=error, saved=saved)
+        self.forget(rec.username)
+        raise ReauthRequired()

@@ -1,18 +1,325 @@
-"""MCP endpoint (placeholder until it lands)."""
+"""Snowflake-managed MCP server endpoint: JSON-RPC 2.0 over HTTP POST.
+
+`POST /api/v2/databases/{db}/schemas/{schema}/mcp-servers/{name}` answers
+`initialize`, `notifications/initialized` (202, no body), `ping`, `tools/list`
+and `tools/call` for MCP servers created through SQL. It answers with plain
+`application/json` (allowed by the streamable HTTP transport even when the
+client also accepts `text/event-stream`) and keeps no MCP session.
+
+Auth: `Authorization: Bearer <access token issued by oauth.py>`; missing,
+invalid or expired tokens get 401 with a `WWW-Authenticate: Bearer` header.
+The request runs as the token's role (its `session:role:` scope, else the
+user's default role). That role needs USAGE on the server (granted_on
+CORTEX_AGENT_SERVER); without it, or when the server does not exist, the
+answer is 404 "does not exist or not authorized" (Snowflake never tells the
+two apart). `tools/call` additionally needs USAGE on the tool's object.
+
+Path segments are resolved the way Snowflake resolves identifiers in REST
+URLs: an unquoted segment is upper-cased, a double-quoted one (`%22My
+Db%22`) is taken verbatim with `""` meaning one `"`.
+
+Cortex Search tools search the seeded documents: every query word must occur
+(case-insensitively) in some column of the document; results keep seed
+order, honour `limit` (default 10) and `columns`, and come back as one text
+content item holding `{"results": [...], "request_id": "..."}`, the shape of
+Cortex Search's REST query response.
+"""
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from snowmcp.emulator.context import EmulatorContext
+from snowmcp.emulator.model import McpServer, qualified
+from snowmcp.emulator.oauth import AccessGrant, OAuth
+
+PROTOCOL_VERSION = "2025-06-18"
+SUPPORTED_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 1000
+
+# JSON-RPC error codes
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+TOOL_ERROR = -32000
+
+# Tool types and the grant each one needs on its `identifier`.
+TOOL_OBJECT_KIND = {
+    "CORTEX_SEARCH_SERVICE_QUERY": ("CORTEX_SEARCH_SERVICE", "Cortex Search Service"),
+    "CORTEX_ANALYST_MESSAGE": ("SEMANTIC_VIEW", "Semantic view"),
+    "CORTEX_AGENT_RUN": ("AGENT", "Agent"),
+    "GENERIC": ("FUNCTION", "Function"),
+}
+
+SEARCH_INPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "query": {"type": "string", "description": "Search query."},
+        "columns": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Columns to return.",
+        },
+        "filter": {
+            "type": "object",
+            "description": "Filter with @eq, @contains, @gte, @lte, @and, @or, @not.",
+        },
+        "limit": {"type": "integer", "description": "Maximum number of results.", "default": 10},
+    },
+    "required": ["query"],
+}
+GENERIC_INPUT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+
+
+def path_identifier(segment: str) -> str:
+    """`"my db"` -> `my db` (verbatim); `aicollege` -> `AICOLLEGE`."""
+    if len(segment) >= 2 and segment[0] == '"' and segment[-1] == '"':
+        return segment[1:-1].replace('""', '"')
+    return segment.upper()
+
+
+def split_identifier(identifier: str) -> list[str]:
+    """`DB.SCHEMA."My Service"` -> ["DB", "SCHEMA", "My Service"] (spec identifiers)."""
+    parts: list[str] = []
+    current = ""
+    quoted = False
+    i = 0
+    while i < len(identifier):
+        ch = identifier[i]
+        if quoted:
+            if ch == '"' and identifier[i + 1 : i + 2] == '"':
+                current += '"'
+                i += 1
+            elif ch == '"':
+                quoted = False
+            else:
+                current += ch
+        elif ch == '"':
+            quoted = True
+        elif ch == ".":
+            parts.append(current)
+            current = ""
+        else:
+            current += ch.upper()
+        i += 1
+    parts.append(current)
+    return parts
+
+
+def _rpc_error(req_id: Any, code: int, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"jsonrpc": "2.0", "id": req_id, "error": {"code": code, "message": message}}
+    )
+
+
+def _rpc_result(req_id: Any, result: dict[str, Any]) -> JSONResponse:
+    return JSONResponse({"jsonrpc": "2.0", "id": req_id, "result": result})
+
+
+def _unauthorized(error: str, description: str) -> JSONResponse:
+    challenge = 'Bearer realm="snowflake"'
+    if error:
+        challenge += f', error="{error}", error_description="{description}"'
+    return JSONResponse(
+        {"code": "390303", "message": description},
+        status_code=401,
+        headers={"WWW-Authenticate": challenge},
+    )
 
 
 class McpEndpoint:
-    def __init__(self, ctx: EmulatorContext, oauth: Any) -> None:
+    def __init__(self, ctx: EmulatorContext, oauth: OAuth) -> None:
         self.ctx = ctx
         self.oauth = oauth
 
     def routes(self) -> list[Route]:
-        return []
+        path = "/api/v2/databases/{db}/schemas/{schema}/mcp-servers/{name}"
+        return [Route(path, self.handle, methods=["POST", "GET", "DELETE"])]
+
+    async def handle(self, request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            self.ctx.stats.incr("mcp_calls", "unauthorized")
+            return _unauthorized("", "Missing OAuth access token.")
+        grant = self.oauth.validate_access_token(token.strip())
+        if isinstance(grant, str):
+            self.ctx.stats.incr("mcp_calls", "unauthorized")
+            text = (
+                "OAuth access token expired."
+                if grant == "expired"
+                else "Invalid OAuth access token."
+            )
+            return _unauthorized("invalid_token", text)
+        if request.method != "POST":
+            # No server-initiated stream and no MCP session to delete.
+            return Response(status_code=405, headers={"Allow": "POST"})
+        db = path_identifier(request.path_params["db"])
+        schema = path_identifier(request.path_params["schema"])
+        name = path_identifier(request.path_params["name"])
+        with self.ctx.account.lock:
+            server = self._usable_server(grant, db, schema, name)
+            if server is None:
+                self.ctx.stats.incr("mcp_calls", "not_found")
+                return JSONResponse(
+                    {
+                        "code": "002003",
+                        "message": f"MCP server '{qualified(db, schema, name)}' does not exist or not authorized.",
+                    },
+                    status_code=404,
+                )
+        try:
+            message = json.loads(await request.body())
+        except ValueError:
+            return _rpc_error(None, PARSE_ERROR, "Parse error")
+        if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+            return _rpc_error(None, INVALID_REQUEST, "Invalid Request")
+        method = message.get("method")
+        if not isinstance(method, str):
+            # A response or something else a client should not send us.
+            return Response(status_code=202)
+        self.ctx.stats.incr("mcp_calls", method)
+        if "id" not in message:
+            # Notifications (notifications/initialized, cancelled, ...) get no body.
+            return Response(status_code=202)
+        req_id = message["id"]
+        params = message.get("params") or {}
+        if not isinstance(params, dict):
+            return _rpc_error(req_id, INVALID_PARAMS, "params must be an object")
+        if method == "initialize":
+            return _rpc_result(req_id, self._initialize(server, params))
+        if method == "ping":
+            return _rpc_result(req_id, {})
+        if method == "tools/list":
+            return _rpc_result(req_id, {"tools": [_tool_descriptor(t) for t in _tools(server)]})
+        if method == "tools/call":
+            return self._call(req_id, grant, server, params)
+        return _rpc_error(req_id, METHOD_NOT_FOUND, f"Method not found: {method}")
+
+    def _usable_server(
+        self, grant: AccessGrant, db: str, schema: str, name: str
+    ) -> McpServer | None:
+        account = self.ctx.account
+        server = account.mcp_server(db, schema, name)
+        if server is None:
+            return None
+        if not account.user_has_role(grant.user, grant.role):
+            return None
+        if not account.role_has_privilege(
+            grant.role, "USAGE", "CORTEX_AGENT_SERVER", qualified(db, schema, name)
+        ):
+            return None
+        return server
+
+    @staticmethod
+    def _initialize(server: McpServer, params: dict[str, Any]) -> dict[str, Any]:
+        asked = params.get("protocolVersion")
+        version = asked if asked in SUPPORTED_VERSIONS else PROTOCOL_VERSION
+        return {
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": False}},
+            "serverInfo": {"name": server.name, "version": "1.0.0"},
+        }
+
+    def _call(
+        self, req_id: Any, grant: AccessGrant, server: McpServer, params: dict[str, Any]
+    ) -> Response:
+        name = params.get("name")
+        tool = next((t for t in _tools(server) if t.get("name") == name), None)
+        if tool is None:
+            return _rpc_error(req_id, INVALID_PARAMS, f"Unknown tool: {name}")
+        arguments = params.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            return _rpc_error(req_id, INVALID_PARAMS, "arguments must be an object")
+        tool_type = str(tool.get("type", "")).upper()
+        account = self.ctx.account
+        with account.lock:
+            kind = TOOL_OBJECT_KIND.get(tool_type)
+            parts = split_identifier(str(tool.get("identifier", "")))
+            if kind is not None:
+                granted_on, label = kind
+                if len(parts) != 3 or not account.role_has_privilege(
+                    grant.role, "USAGE", granted_on, qualified(*parts)
+                ):
+                    return _rpc_error(
+                        req_id,
+                        TOOL_ERROR,
+                        f"{label} '{tool.get('identifier')}' does not exist or not authorized.",
+                    )
+            if tool_type != "CORTEX_SEARCH_SERVICE_QUERY":
+                return _rpc_error(
+                    req_id,
+                    TOOL_ERROR,
+                    f"Tool type {tool_type} is not emulated (only Cortex Search).",
+                )
+            service = account.cortex_search_service(*parts)
+            if service is None:
+                return _rpc_error(
+                    req_id,
+                    TOOL_ERROR,
+                    f"Cortex Search Service '{tool.get('identifier')}' does not exist or not authorized.",
+                )
+            documents = list(service.documents)
+        problem, results = search(documents, arguments)
+        if problem:
+            return _rpc_error(req_id, INVALID_PARAMS, problem)
+        payload = {"results": results, "request_id": str(uuid.uuid4())}
+        return _rpc_result(
+            req_id,
+            {"content": [{"type": "text", "text": json.dumps(payload)}], "isError": False},
+        )
+
+
+def _tools(server: McpServer) -> list[dict[str, Any]]:
+    tools = server.spec.get("tools") or []
+    return [t for t in tools if isinstance(t, dict)]
+
+
+def _tool_descriptor(tool: dict[str, Any]) -> dict[str, Any]:
+    tool_type = str(tool.get("type", "")).upper()
+    out: dict[str, Any] = {"name": tool.get("name")}
+    if tool.get("title"):
+        out["title"] = tool["title"]
+    out["description"] = tool.get("description") or ""
+    if tool_type == "CORTEX_SEARCH_SERVICE_QUERY":
+        out["inputSchema"] = SEARCH_INPUT_SCHEMA
+    else:
+        config = tool.get("config") or {}
+        schema = config.get("input_schema") if isinstance(config, dict) else None
+        out["inputSchema"] = schema if isinstance(schema, dict) else GENERIC_INPUT_SCHEMA
+    return out
+
+
+def search(
+    documents: list[dict[str, Any]], arguments: dict[str, Any]
+) -> tuple[str | None, list[dict[str, Any]]]:
+    """Word match over every column; (error, results)."""
+    query = arguments.get("query")
+    if not isinstance(query, str) or not query.strip():
+        return "query must be a non-empty string", []
+    limit = arguments.get("limit", DEFAULT_LIMIT)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        return f"limit must be an integer between 1 and {MAX_LIMIT}", []
+    columns = arguments.get("columns")
+    if columns is not None and (
+        not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
+    ):
+        return "columns must be an array of strings", []
+    words = [w.casefold() for w in query.split()]
+    hits: list[dict[str, Any]] = []
+    for doc in documents:
+        haystack = " ".join(str(v) for v in doc.values()).casefold()
+        if all(w in haystack for w in words):
+            row = dict(doc) if columns is None else {c: doc.get(c) for c in columns}
+            hits.append(row)
+            if len(hits) >= limit:
+                break
+    return None, hits

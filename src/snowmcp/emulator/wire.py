@@ -381,7 +381,12 @@ class WireProtocol:
             if user.disabled:
                 self.ctx.stats.incr("logins", "user_disabled")
                 return failure(*ERR_USER_DISABLED)
-            role = self._resolve_role(user.name, requested_role, user.default_role)
+            if authenticator == "OAUTH":
+                # The token's scope decides the role; it must still be granted.
+                granted = requested_role and account.user_has_role(user.name, requested_role)
+                role = requested_role if granted else None
+            else:
+                role = self._resolve_role(user.name, requested_role, user.default_role)
             if role is None:
                 self.ctx.stats.incr("logins", "role_not_granted")
                 code, state, text = ERR_ROLE_NOT_GRANTED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -12,6 +13,19 @@ import uvicorn
 
 from snowmcp.emulator.context import EmulatorContext
 from snowmcp.emulator.model import Account
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """Prints one line once the socket is bound, so scripts can wait for it."""
+
+    def __init__(self, config: uvicorn.Config, line: str) -> None:
+        super().__init__(config)
+        self._line = line
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            print(self._line, flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,16 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         lifespan="off",
     )
-    server = uvicorn.Server(config)
+    server = _AnnouncingServer(config, f"snowmcp-emulator listening on {ctx.base_url}")
     logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
-
-    original_startup = server.startup
-
-    async def startup(sockets: list | None = None) -> None:  # type: ignore[type-arg]
-        await original_startup(sockets=sockets)
-        print(f"snowmcp-emulator listening on {ctx.base_url}", flush=True)
-
-    server.startup = startup  # type: ignore[method-assign]
     server.run()
     return 0
 

@@ -36,7 +36,7 @@ def connection_argument_spec() -> dict[str, Any]:
         "private_key_passphrase": {
             "type": "str", "no_log": True,
             "fallback": _env("SNOWFLAKE_PRIVATE_KEY_FILE_PWD", "SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"),
-        },  # fmt: skip
+        },
         "authenticator": {"type": "str", "fallback": _env("SNOWFLAKE_AUTHENTICATOR")},
         "token": {"type": "str", "no_log": True, "fallback": _env("SNOWFLAKE_TOKEN")},
         "role": {"type": "str", "fallback": _env("SNOWFLAKE_ROLE")},

@@ -162,7 +162,7 @@ def tool_grants(tools: list[dict[str, Any]]) -> list[tuple[str, str]]:
     for tool in tools:
         ident = tool.get("identifier")
         if ident:
-            db, schema, obj = split_qualified(str(ident))
+            db, schema, _obj = split_qualified(str(ident))
             out.append(("DATABASE", canonical_qualified(_q(db))))
             out.append(("SCHEMA", canonical_qualified(f"{_q(db)}.{_q(schema)}")))
             if tool.get("type") == "CORTEX_SEARCH_SERVICE_QUERY":

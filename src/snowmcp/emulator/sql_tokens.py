@@ -108,7 +108,9 @@ class _Scanner:
                 if close < 0:
                     raise self.error_at(start, text[start : start + 20])
                 end = close + 2
-                out.append(Token(Kind.STRING, text[start + 2 : close], text[start:end], line, col, start))
+                out.append(
+                    Token(Kind.STRING, text[start + 2 : close], text[start:end], line, col, start)
+                )
             elif ch.isdigit():
                 end = start
                 while end < n and text[end].isdigit():

@@ -12,7 +12,9 @@ The request runs as the token's role (its `session:role:` scope, else the
 user's default role). That role needs USAGE on the server (granted_on
 CORTEX_AGENT_SERVER); without it, or when the server does not exist, the
 answer is 404 "does not exist or not authorized" (Snowflake never tells the
-two apart). `tools/call` additionally needs USAGE on the tool's object.
+two apart). `tools/call` additionally needs USAGE on the tool's object. As
+everywhere in Snowflake, USAGE on a schema object also needs USAGE on its
+database and schema.
 
 Path segments are resolved the way Snowflake resolves identifiers in REST
 URLs: an unquoted segment is upper-cased, a double-quoted one (`%22My
@@ -36,7 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from snowmcp.emulator.context import EmulatorContext
-from snowmcp.emulator.model import McpServer, qualified
+from snowmcp.emulator.model import Account, McpServer, qualified
 from snowmcp.emulator.oauth import AccessGrant, OAuth
 
 PROTOCOL_VERSION = "2025-06-18"
@@ -213,9 +215,7 @@ class McpEndpoint:
             return None
         if not account.user_has_role(grant.user, grant.role):
             return None
-        if not account.role_has_privilege(
-            grant.role, "USAGE", "CORTEX_AGENT_SERVER", qualified(db, schema, name)
-        ):
+        if not _can_use(account, grant.role, "CORTEX_AGENT_SERVER", [db, schema, name]):
             return None
         return server
 
@@ -246,9 +246,7 @@ class McpEndpoint:
             parts = split_identifier(str(tool.get("identifier", "")))
             if kind is not None:
                 granted_on, label = kind
-                if len(parts) != 3 or not account.role_has_privilege(
-                    grant.role, "USAGE", granted_on, qualified(*parts)
-                ):
+                if len(parts) != 3 or not _can_use(account, grant.role, granted_on, parts):
                     return _rpc_error(
                         req_id,
                         TOOL_ERROR,
@@ -276,6 +274,16 @@ class McpEndpoint:
             req_id,
             {"content": [{"type": "text", "text": json.dumps(payload)}], "isError": False},
         )
+
+
+def _can_use(account: Account, role: str, granted_on: str, parts: list[str]) -> bool:
+    """USAGE on a schema object needs USAGE on its database and schema too, as in Snowflake."""
+    db, schema, _ = parts
+    return (
+        account.role_has_privilege(role, "USAGE", "DATABASE", qualified(db))
+        and account.role_has_privilege(role, "USAGE", "SCHEMA", qualified(db, schema))
+        and account.role_has_privilege(role, "USAGE", granted_on, qualified(*parts))
+    )
 
 
 def _tools(server: McpServer) -> list[dict[str, Any]]:

@@ -86,6 +86,7 @@ def connect_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     # The session's own statements are plain DDL: skip the connector's
     # telemetry and keep errors quick, so a module run costs only its queries.
     out.setdefault("client_session_keep_alive", False)
+    out.setdefault("enable_server_session_keep_alive_auto_detection", False)
     return out
 
 

@@ -1,0 +1,311 @@
+"""The account play's brain, as pure functions: validate the inventory, then plan module inputs.
+
+`validate_inventory()` returns every problem at once (the play fails with the
+whole list before any change). `account_plan()` turns the inventory plus the
+resolved users into the exact arguments of each module task: whole lists, so
+the play has no per-user loop. Used by roles/snowflake_account through its
+filter plugin; kept here so it is unit-tested without Ansible.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlparse
+
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_connection import (
+    CONNECTION_KEYS,
+)
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_integration_plan import (
+    PARAM_BY_OPTION,
+)
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_integration_plan import (
+    validate as validate_integration,
+)
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_mcp_spec import (
+    tool_grants,
+    validate_tools,
+)
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import (
+    IdentifierError,
+    normalize,
+    qualified_display,
+)
+
+INTEGRATION_KEYS = frozenset({"name", *PARAM_BY_OPTION}) - {"client_type"}
+SERVER_KEYS = frozenset({"name", "database", "schema", "comment", "tools", "roles"})
+ROLE_KEYS = frozenset({"name", "comment", "grant_to_roles"})
+USER_KEYS = frozenset({"login", "roles", "host", "shell", "servers", "state"})
+# Inventory names must be plain identifiers, or written double-quoted on purpose.
+# Anything else (`X; DROP ROLE Y`) is refused rather than silently quoted.
+PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
+QUOTED = re.compile(r'^"(?:[^"\x00-\x1f]|"")+"$')
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _ident_problem(value: Any, what: str) -> str | None:
+    if not isinstance(value, str) or not (PLAIN.match(value) or QUOTED.match(value)):
+        return f"{what}: {value!r} is not a valid identifier (letters, digits, _ and $, not starting with a digit; or write it double-quoted)"
+    return None
+
+
+def _unknown(item: dict[str, Any], allowed: frozenset[str], what: str) -> list[str]:
+    extra = sorted(set(item) - allowed)
+    return [f"{what}: unknown keys {', '.join(map(str, extra))} (allowed: {', '.join(sorted(allowed))})"] if extra else []
+
+
+def _as_list(value: Any, what: str, problems: list[str]) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.append(f"{what} must be a list")
+        return []
+    return value
+
+
+def mcp_role_names(inv: dict[str, Any]) -> list[str]:
+    out = []
+    for role in inv.get("snowflake_mcp_roles") or []:
+        if isinstance(role, dict) and isinstance(role.get("name"), str):
+            try:
+                out.append(normalize(role["name"]))
+            except IdentifierError:
+                pass
+    return out
+
+
+def token_service_role(inv: dict[str, Any]) -> str | None:
+    ts = inv.get("token_service") or {}
+    if isinstance(ts, dict) and ts.get("role"):
+        try:
+            return normalize(str(ts["role"]))
+        except IdentifierError:
+            return None
+    names = mcp_role_names(inv)
+    return names[0] if names else None
+
+
+def integration_params(inv: dict[str, Any]) -> dict[str, Any]:
+    """Module options for snowflake_oauth_integration, with the agreed defaults filled in."""
+    cfg = dict(inv.get("snowflake_oauth_integration") or {})
+    ts = inv.get("token_service") or {}
+    if not cfg.get("redirect_uri") and isinstance(ts, dict) and ts.get("url"):
+        cfg["redirect_uri"] = str(ts["url"]).rstrip("/") + "/v1/oauth/callback"
+    if cfg.get("allowed_roles") is None:
+        cfg["allowed_roles"] = mcp_role_names(inv)
+    cfg.setdefault("enforce_pkce", True)
+    uri = str(cfg.get("redirect_uri") or "")
+    parsed = urlparse(uri)
+    if cfg.get("allow_non_tls_redirect_uri") is None and parsed.scheme == "http" and parsed.hostname in LOOPBACK:
+        # A loopback token service (demo, tests) cannot have TLS; anything else must opt in explicitly.
+        cfg["allow_non_tls_redirect_uri"] = True
+    return cfg
+
+
+def validate_inventory(inv: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+
+    conn = inv.get("snowflake_connection")
+    if not isinstance(conn, dict):
+        problems.append("snowflake_connection must be defined (a mapping: account, user, role, password or private_key_file, ...)")
+    else:
+        problems += _unknown(conn, CONNECTION_KEYS, "snowflake_connection")
+        if not conn.get("account") and not conn.get("connection_name"):
+            problems.append("snowflake_connection needs `account` or `connection_name`")
+        if conn.get("protocol") not in (None, "http", "https"):
+            problems.append("snowflake_connection.protocol must be http or https")
+
+    roles_raw = inv.get("snowflake_mcp_roles")
+    if not roles_raw:
+        problems.append("snowflake_mcp_roles must list at least one role")
+    role_names: set[str] = set()
+    for i, role in enumerate(_as_list(roles_raw, "snowflake_mcp_roles", problems)):
+        what = f"snowflake_mcp_roles[{i}]"
+        if not isinstance(role, dict):
+            problems.append(f"{what} must be a mapping")
+            continue
+        problems += _unknown(role, ROLE_KEYS, what)
+        p = _ident_problem(role.get("name"), f"{what}.name")
+        if p:
+            problems.append(p)
+            continue
+        name = normalize(role["name"])
+        if name in role_names:
+            problems.append(f"{what}: role {name} is listed twice")
+        role_names.add(name)
+        for target in _as_list(role.get("grant_to_roles"), f"{what}.grant_to_roles", problems):
+            p = _ident_problem(target, f"{what}.grant_to_roles")
+            if p:
+                problems.append(p)
+
+    server_names: set[str] = set()
+    short_names: set[str] = set()
+    for i, server in enumerate(_as_list(inv.get("snowflake_mcp_servers"), "snowflake_mcp_servers", problems)):
+        what = f"snowflake_mcp_servers[{i}]"
+        if not isinstance(server, dict):
+            problems.append(f"{what} must be a mapping")
+            continue
+        problems += _unknown(server, SERVER_KEYS, what)
+        bad = False
+        for key in ("name", "database", "schema"):
+            p = _ident_problem(server.get(key), f"{what}.{key}")
+            if p:
+                problems.append(p)
+                bad = True
+        if not bad:
+            fqn = qualified_display([normalize(server[k]) for k in ("database", "schema", "name")])
+            what = f"MCP server {fqn}"
+            if fqn in server_names:
+                problems.append(f"{what} is listed twice")
+            server_names.add(fqn)
+            short_names.add(normalize(server["name"]))
+        comment = server.get("comment")
+        if comment is not None and not isinstance(comment, str):
+            problems.append(f"{what}.comment must be a string")
+        problems += [f"{what}: {p}" for p in validate_tools(server.get("tools"))]
+        server_roles = _as_list(server.get("roles"), f"{what}.roles", problems)
+        if not server_roles:
+            problems.append(f"{what}.roles must name at least one of snowflake_mcp_roles")
+        for r in server_roles:
+            if _ident_problem(r, "") or normalize(r) not in role_names:
+                problems.append(f"{what}.roles: {r!r} is not one of snowflake_mcp_roles")
+
+    logins: dict[str, int] = {}
+    for i, user in enumerate(_as_list(inv.get("mcp_users"), "mcp_users", problems)):
+        what = f"mcp_users[{i}]"
+        if not isinstance(user, dict):
+            problems.append(f"{what} must be a mapping")
+            continue
+        problems += _unknown(user, USER_KEYS, what)
+        login = user.get("login")
+        if not isinstance(login, str) or not login.strip():
+            problems.append(f"{what}.login is required")
+        elif any(ord(c) < 32 or ord(c) == 127 for c in login) or len(login) > 255:
+            problems.append(f"{what}.login {login!r} contains control characters or is too long")
+        else:
+            what = f"mcp_users[{i}] ({login})"
+            key = login.casefold()
+            if key in logins:
+                problems.append(f"{what}: duplicate login (same as mcp_users[{logins[key]}]; logins compare case-insensitively)")
+            logins.setdefault(key, i)
+        if user.get("state", "present") not in ("present", "absent"):
+            problems.append(f"{what}.state must be present or absent")
+        user_roles = _as_list(user.get("roles"), f"{what}.roles", problems)
+        if user.get("state", "present") == "present" and not user_roles:
+            problems.append(f"{what}.roles must name at least one of snowflake_mcp_roles")
+        for r in user_roles:
+            if _ident_problem(r, "") or normalize(r) not in role_names:
+                problems.append(f"{what}.roles: {r!r} is not one of snowflake_mcp_roles")
+        for s in _as_list(user.get("servers"), f"{what}.servers", problems):
+            if not isinstance(s, str) or _ident_problem(s, "") or normalize(s) not in short_names:
+                problems.append(f"{what}.servers: {s!r} is not the name of one of snowflake_mcp_servers")
+        for key in ("host", "shell"):
+            if user.get(key) is not None and not isinstance(user[key], str):
+                problems.append(f"{what}.{key} must be a string")
+
+    integ = inv.get("snowflake_oauth_integration")
+    if not isinstance(integ, dict):
+        problems.append("snowflake_oauth_integration must be defined (a mapping with at least `name`)")
+    else:
+        problems += _unknown(integ, INTEGRATION_KEYS, "snowflake_oauth_integration")
+        p = _ident_problem(integ.get("name"), "snowflake_oauth_integration.name")
+        if p:
+            problems.append(p)
+        params = integration_params(inv)
+        problems += [f"snowflake_oauth_integration: {p}" for p in validate_integration(params, exists=False)]
+        ts_role = token_service_role(inv)
+        allowed = params.get("allowed_roles") or []
+        try:
+            allowed_norm = {normalize(str(r)) for r in allowed}
+        except IdentifierError as exc:
+            problems.append(f"snowflake_oauth_integration.allowed_roles: {exc}")
+            allowed_norm = set()
+        if ts_role and allowed_norm and ts_role not in allowed_norm:
+            problems.append(
+                f"snowflake_oauth_integration.allowed_roles must include {ts_role}, the role access tokens are scoped to"
+            )
+
+    ts = inv.get("token_service")
+    if ts is not None:
+        if not isinstance(ts, dict):
+            problems.append("token_service must be a mapping")
+        else:
+            url = ts.get("url")
+            if url is not None and (urlparse(str(url)).scheme not in ("http", "https") or not urlparse(str(url)).netloc):
+                problems.append(f"token_service.url {url!r} must be an absolute http(s) URL")
+            if ts.get("role") is not None:
+                p = _ident_problem(ts["role"], "token_service.role")
+                if p:
+                    problems.append(p)
+                elif normalize(ts["role"]) not in role_names:
+                    problems.append(f"token_service.role {ts['role']!r} is not one of snowflake_mcp_roles")
+    return problems
+
+
+def _quoted(stored: str) -> str:
+    """A resolved user name, written so the modules take it verbatim (no upper-casing)."""
+    return '"' + stored.replace('"', '""') + '"'
+
+
+def account_plan(inv: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any]:
+    """Arguments for every module task, from a validated inventory and snowflake_user_info's `users`."""
+    roles = [r for r in inv.get("snowflake_mcp_roles") or []]
+    role_items = [{"name": r["name"], **({"comment": r["comment"]} if r.get("comment") is not None else {})} for r in roles]
+    role_names = mcp_role_names(inv)
+
+    privileges: dict[tuple[str, str], set[str]] = {}
+
+    def need(role: str, object_type: str, name: str) -> None:
+        privileges.setdefault((role, object_type), set()).add(name)
+
+    servers = []
+    for server in inv.get("snowflake_mcp_servers") or []:
+        db, schema, name = (normalize(server[k]) for k in ("database", "schema", "name"))
+        servers.append(
+            {"name": server["name"], "database": server["database"], "schema": server["schema"],
+             "comment": server.get("comment"), "tools": server["tools"]}
+        )  # fmt: skip
+        grants = [
+            ("DATABASE", qualified_display([db])),
+            ("SCHEMA", qualified_display([db, schema])),
+            ("MCP SERVER", qualified_display([db, schema, name])),
+            *tool_grants(server["tools"]),
+        ]
+        for role in server["roles"]:
+            for object_type, obj in grants:
+                need(normalize(role), object_type, obj)
+
+    present: dict[str, set[str]] = {}
+    missing, offboard = [], []
+    for user in inv.get("mcp_users") or []:
+        info = resolved.get(user["login"]) or {}
+        if not info.get("exists"):
+            if user.get("state", "present") == "present":
+                missing.append(user["login"])
+            continue
+        if user.get("state", "present") == "absent":
+            offboard.append(_quoted(info["name"]))
+            continue
+        for role in user.get("roles") or []:
+            present.setdefault(normalize(role), set()).add(_quoted(info["name"]))
+
+    integration = integration_params(inv)
+    return {
+        "roles": role_items,
+        "role_names": role_names,
+        "integration": integration,
+        "servers": servers,
+        "grants": {
+            "roles": role_names,
+            "privileges": [
+                {"role": role, "object_type": object_type, "objects": sorted(objs)}
+                for (role, object_type), objs in sorted(privileges.items())
+            ],
+            "role_grants": [
+                {"role": r["name"], "to_roles": list(r["grant_to_roles"])} for r in roles if r.get("grant_to_roles")
+            ],
+            "user_grants": [{"role": role, "users": sorted(users)} for role, users in sorted(present.items())],
+        },
+        "missing_logins": missing,
+        "offboard_users": sorted(offboard),
+    }

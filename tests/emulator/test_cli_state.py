@@ -1,0 +1,96 @@
+"""`snowmcp-emulator serve`: arguments, the ready line, --state persistence, --latency-ms."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from oauth_flow import callback_server, create_integration, login_tokens, run_sql, token_request
+from procs import BIN, SEED, Emulator, free_port
+
+
+def serve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "snowmcp-emulator"), "serve", "--port", str(free_port()), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--seed", "/nonexistent/seed.yml"], "cannot load the account"),
+        (["--seed", str(SEED), "--latency-ms", "-5"], "--latency-ms"),
+        (["--seed", str(SEED), "--access-token-ttl", "0"], "--access-token-ttl"),
+    ],
+)
+def test_bad_arguments_fail_clearly(args: list[str], message: str) -> None:
+    result = serve(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_seed_content_fails_before_serving(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.yml"
+    seed.write_text("users: not-a-list\n")
+    result = serve("--seed", str(seed))
+    assert result.returncode == 2 and "cannot load the account" in result.stderr
+
+
+def test_state_survives_a_restart(tmp_path: Path) -> None:
+    emu = Emulator(tmp_path / "emu").start()
+    try:
+        assert f"listening on {emu.url}" in emu.log.read_text()
+        run_sql(
+            emu,
+            "CREATE ROLE PERSISTED_ROLE COMMENT = 'kept'",
+            "GRANT ROLE PERSISTED_ROLE TO ROLE ANALYST",
+        )
+        with callback_server() as cb:
+            client = create_integration(emu, "KEEP_OAUTH", cb.uri)
+            tokens = login_tokens(emu, cb, client, "alice@example.com", "alice-pass-1")
+        mode = stat.S_IMODE(emu.state_file.stat().st_mode)
+        assert mode == 0o600
+        saved = emu.state_file.read_text()
+        # Only SHA-256 digests of tokens and codes are stored, never a usable token.
+        assert tokens["refresh_token"] not in saved and tokens["access_token"] not in saved
+
+        emu.restart()
+
+        roles = emu.query("SHOW ROLES LIKE 'PERSISTED_ROLE'")
+        assert [(r["name"], r["comment"]) for r in roles] == [("PERSISTED_ROLE", "kept")]
+        grants = emu.query("SHOW GRANTS OF ROLE PERSISTED_ROLE")
+        assert [(g["granted_to"], g["grantee_name"]) for g in grants] == [("ROLE", "ANALYST")]
+        # OAuth state persisted too: the refresh token and the delegation are still good.
+        refreshed = token_request(
+            emu, client, grant_type="refresh_token", refresh_token=tokens["refresh_token"]
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        delegations = emu.query("SHOW DELEGATED AUTHORIZATIONS TO SECURITY INTEGRATION KEEP_OAUTH")
+        assert [d["user_name"] for d in delegations] == ["alice@example.com"]
+    finally:
+        emu.stop()
+
+
+def test_latency_delays_every_query_request(tmp_path: Path) -> None:
+    emu = Emulator(tmp_path / "emu", extra_args=["--latency-ms", "250"]).start()
+    try:
+        conn = emu.connect()
+        try:
+            cur = conn.cursor()
+            started = time.monotonic()
+            for _ in range(2):
+                cur.execute("SELECT CURRENT_ROLE()")
+            # Lower bound only: two requests cannot finish before two delays passed.
+            assert time.monotonic() - started >= 0.5
+        finally:
+            conn.close()
+        assert emu.stats()["query_requests"] == 2
+    finally:
+        emu.stop()

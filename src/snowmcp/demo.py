@@ -527,9 +527,11 @@ def _jsonrpc(url: str, headers: dict[str, str], method: str, params: dict[str, A
 def start() -> int:
     directory = demo_dir()
     stop(directory)
-    for stale in ("emulator-state.json", "browser.log"):
+    for stale in ("emulator-state.json", "browser.log", "settings.json"):
         (directory / stale).unlink(missing_ok=True)
+    # A fresh account means fresh OAuth credentials: the old service state would not match it.
     shutil.rmtree(directory / "home", ignore_errors=True)
+    shutil.rmtree(directory / "service", ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     passwords = make_seed(directory)

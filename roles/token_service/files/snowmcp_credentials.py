@@ -1,47 +1,25 @@
-#!/usr/bin/python
+#!/usr/bin/env python3
 """Keep the token service's own secrets and rotation progress in one 0600 JSON file."""
 
 from __future__ import annotations
 
-DOCUMENTATION = r"""
-module: token_service_credentials
-short_description: The token service's secret store (encryption keys, admin keys, client-secret slot)
-description:
-  - Reads and updates one JSON file (mode 0600) on the host that holds the token
-    service's secrets, and returns the service environment derived from it.
-  - Encryption and admin keys the inventory does not provide are generated here
-    and kept in the file; rotation progress is recorded before each step so an
-    interrupted rotation resumes where it stopped.
-options:
-  path: {description: The state file., type: path, required: true}
-  action:
-    description:
-      - C(ensure) creates missing keys; the others advance one rotation step.
-    type: str
-    default: ensure
-    choices: [ensure, client_secret_begin, client_secret_refreshed, client_secret_commit,
-              encryption_key_begin, encryption_key_finish, admin_key_begin, admin_key_finish]
-  client_id: {description: OAuth client id., type: str, no_log: true}
-  client_secret: {description: Secret in Snowflake slot OAUTH_CLIENT_SECRET., type: str, no_log: true}
-  client_secret_2: {description: Secret in Snowflake slot OAUTH_CLIENT_SECRET_2., type: str, no_log: true}
-  inventory_encryption_keys: {description: Keys from the inventory (authoritative when given)., type: list, elements: str, default: [], no_log: true}
-  inventory_admin_keys: {description: Admin keys from the inventory (authoritative when given)., type: list, elements: str, default: [], no_log: true}
-author: snowmcp
-"""
-
-RETURN = r"""
-state: {description: Non-secret summary (slot, rotation progress, key counts)., returned: always, type: dict}
-secrets: {description: Secret values for the service environment (register with no_log)., returned: always, type: dict}
-"""
-
+# Why a script and not a module: roles inside a collection cannot ship modules,
+# and the collection's plugins/ belong to the Snowflake modules. The role copies
+# this file next to the secret store and runs it with the request as JSON on
+# stdin (never on the command line, where `ps` would show the secrets); it
+# prints JSON: {"changed", "state" (no secrets), "secrets"}; the task is no_log.
+#
+# Request keys: path, action (ensure | client_secret_begin | client_secret_refreshed
+# | client_secret_commit | encryption_key_begin | encryption_key_finish |
+# admin_key_begin | admin_key_finish), client_id, client_secret, client_secret_2,
+# inventory_encryption_keys, inventory_admin_keys.
 import base64
 import hashlib
 import json
 import os
 import secrets
+import sys
 import tempfile
-
-from ansible.module_utils.basic import AnsibleModule
 
 
 def new_encryption_key() -> str:
@@ -75,27 +53,29 @@ def save(path, data):
         raise
 
 
+class Failure(Exception):
+    pass
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path", required=True),
-            action=dict(type="str", default="ensure", choices=[
-                "ensure", "client_secret_begin", "client_secret_refreshed", "client_secret_commit",
-                "encryption_key_begin", "encryption_key_finish", "admin_key_begin", "admin_key_finish"]),
-            client_id=dict(type="str", no_log=True),
-            client_secret=dict(type="str", no_log=True),
-            client_secret_2=dict(type="str", no_log=True),
-            inventory_encryption_keys=dict(type="list", elements="str", default=[], no_log=True),
-            inventory_admin_keys=dict(type="list", elements="str", default=[], no_log=True),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
+    try:
+        result = run(json.load(sys.stdin))
+    except Failure as exc:
+        result = {"failed": True, "msg": str(exc)}
+    json.dump(result, sys.stdout)
+    return 1 if result.get("failed") else 0
+
+
+def run(request):
+    p = {"action": "ensure", "client_id": "", "client_secret": "", "client_secret_2": "",
+         "inventory_encryption_keys": [], "inventory_admin_keys": [], **request}
+    if p["action"] not in ACTIONS:
+        raise Failure(f"unknown action {p['action']!r}")
     path = p["path"]
     try:
         before = load(path)
     except (OSError, ValueError) as exc:
-        module.fail_json(msg=f"cannot read {path}: {exc}")
+        raise Failure(f"cannot read {path}: {exc}") from None
     data = json.loads(json.dumps(before))
     data.setdefault("version", 1)
     data.setdefault("client_secret_slot", 1)
@@ -124,29 +104,29 @@ def main():
             data["client_secret_rotation"] = None
     elif action in ("encryption_key_begin", "encryption_key_finish"):
         if inv_enc:
-            module.fail_json(msg="token_service.encryption_keys comes from the inventory: rotate it there "
+            raise Failure("token_service.encryption_keys comes from the inventory: rotate it there "
                                  "(put the new key first, deploy, run `snowmcp-service keys rotate`, then drop the old key)")
         if action == "encryption_key_begin" and not data["encryption_rotation"]:
-            data["encryption_keys"] = [new_encryption_key()] + data["encryption_keys"][:1]
+            data["encryption_keys"] = [new_encryption_key(), *data["encryption_keys"][:1]]
             data["encryption_rotation"] = "reencrypting"
         elif action == "encryption_key_finish" and data["encryption_rotation"]:
             data["encryption_keys"] = data["encryption_keys"][:1]
             data["encryption_rotation"] = None
     elif action in ("admin_key_begin", "admin_key_finish"):
         if inv_admin:
-            module.fail_json(msg="token_service.admin_keys comes from the inventory: rotate it there "
+            raise Failure("token_service.admin_keys comes from the inventory: rotate it there "
                                  "(add the new key, deploy, switch callers, remove the old key, deploy)")
         if action == "admin_key_begin" and not data["admin_rotation"]:
-            data["admin_keys"] = [new_admin_key()] + data["admin_keys"][:1]
+            data["admin_keys"] = [new_admin_key(), *data["admin_keys"][:1]]
             data["admin_rotation"] = "issued"
         elif action == "admin_key_finish" and data["admin_rotation"]:
             data["admin_keys"] = data["admin_keys"][:1]
             data["admin_rotation"] = None
 
     changed = data != before
-    if changed and not module.check_mode:
+    if changed:
         save(path, data)
-    elif os.path.exists(path) and (os.stat(path).st_mode & 0o077) and not module.check_mode:
+    elif os.path.exists(path) and (os.stat(path).st_mode & 0o077):
         os.chmod(path, 0o600)
         changed = True
 
@@ -178,8 +158,11 @@ def main():
         "encryption_keys_from_inventory": bool(inv_enc),
         "admin_keys_from_inventory": bool(inv_admin),
     }
-    module.exit_json(changed=changed, state=state, secrets=result_secrets)
+    return {"changed": changed, "state": state, "secrets": result_secrets}
 
+
+ACTIONS = ("ensure", "client_secret_begin", "client_secret_refreshed", "client_secret_commit",
+           "encryption_key_begin", "encryption_key_finish", "admin_key_begin", "admin_key_finish")
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

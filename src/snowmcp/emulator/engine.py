@@ -353,14 +353,9 @@ class _Run:
 
     def visible_database(self, db: str) -> Database | None:
         found = self.acct.databases.get(db)
-        if found is None or not (
-            self.any_privilege("DATABASE", qualified(db)) or self.any_schema_privilege(found)
-        ):
+        if found is None or not self.any_privilege("DATABASE", qualified(db)):
             return None
         return found
-
-    def any_schema_privilege(self, db: Database) -> bool:
-        return any(self.any_privilege("SCHEMA", qualified(db.name, s)) for s in db.schemas)
 
     def visible_schema(self, db: str, schema: str) -> Schema | None:
         database = self.acct.databases.get(db)

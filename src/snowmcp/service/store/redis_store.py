@@ -12,6 +12,9 @@ import json
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from snowmcp.service.store.base import Store, StoreError, UserRecord, check_version
@@ -63,8 +66,12 @@ class RedisStore(Store):
         self.prefix = prefix
         # redis-py's async type hints mix sync/async unions; treat the client as Any.
         self._r: Any = aioredis.Redis.from_url(
-            url, socket_timeout=5.0, socket_connect_timeout=2.0, retry_on_timeout=False,
-            health_check_interval=30,
+            url, socket_timeout=5.0, socket_connect_timeout=2.0, health_check_interval=30,
+            # A pooled connection goes stale when redis restarts: retry a few times on a fresh
+            # one. Safe for every command here: a replayed compare-and-set fails its version
+            # check, and a replayed SET NX reports "not acquired" (the lease then just expires).
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+            retry_on_error=[RedisConnectionError],
         )  # fmt: skip
         self._save = self._r.register_script(_SAVE)
         self._get_by_key = self._r.register_script(_GET_BY_KEY)

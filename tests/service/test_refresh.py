@@ -1,0 +1,214 @@
+"""Refresh under pressure, against real processes: the emulator (single-use refresh tokens,
+short-lived access tokens, injected faults), several service replicas on one redis-server.
+
+Token lifetimes here are 8 s: the service refreshes when less than half the lifetime is
+left (its margin is min(SNOWMCP_TOKEN_MARGIN, lifetime / 2)), so tests wait for that
+point by reading the expiry back from /v1/me - a precondition, not a timing assertion.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flow import login
+from procs import Emulator, RedisServer, free_port
+from svc import ServiceProc, service_env, setup_integration
+from test_api import token_works
+
+TTL = 8
+USER = "alice@example.com"
+
+
+@pytest.fixture
+def emu(tmp_path: Path) -> Iterator[Emulator]:
+    e = Emulator(tmp_path / "emu", extra_args=["--access-token-ttl", str(TTL)]).start()
+    try:
+        yield e
+    finally:
+        e.stop()
+
+
+def refreshes(emu: Emulator) -> dict[str, int]:
+    counts = emu.stats().get("token_requests", {})
+    return {k: v for k, v in counts.items() if k.startswith("refresh_token:")}
+
+
+def wait_until_stale(svc: ServiceProc, key: str) -> None:
+    """Sleep until the stored access token is inside the refresh margin (but not expired)."""
+    _, me = svc.request("GET", "/v1/me", key)
+    lifetime = me["access_token_expires_at"] - me["last_sign_in_at"] if not me["last_refresh_at"] else (
+        me["access_token_expires_at"] - me["last_refresh_at"])  # fmt: skip
+    stale_at = me["access_token_expires_at"] - lifetime / 2
+    time.sleep(max(0.0, stale_at - time.time()) + 0.3)
+
+
+def replicas(tmp_path: Path, emu: Emulator, store: str, n: int, *, single_use: bool = True,
+             **extra: str) -> list[ServiceProc]:  # fmt: skip
+    ports = [free_port() for _ in range(n)]
+    public = f"http://127.0.0.1:{ports[0]}"
+    integ = setup_integration(emu, f"{public}/v1/oauth/callback", single_use=single_use)
+    env = service_env(emu, integ, store, SNOWMCP_PUBLIC_URL=public, **extra)
+    return [ServiceProc(tmp_path / "svc", env, port=p, name=f"svc{i}").start() for i, p in enumerate(ports)]
+
+
+def burst(procs: list[ServiceProc], key: str, n: int) -> list[tuple[int, Any]]:
+    with ThreadPoolExecutor(max_workers=min(n, 100)) as pool:
+        futures = [pool.submit(procs[i % len(procs)].request, "GET", "/v1/token", key) for i in range(n)]
+        return [f.result() for f in futures]
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_200_concurrent_calls_on_three_replicas_refresh_exactly_once(tmp_path: Path, emu: Emulator) -> None:
+    server = RedisServer(tmp_path / "redis").start()
+    procs = replicas(tmp_path, emu, server.url, 3)
+    try:
+        key = login(procs[0], USER)
+        _, first = procs[1].request("GET", "/v1/token", key)
+        wait_until_stale(procs[0], key)
+        before = refreshes(emu)
+        results = burst(procs, key, 200)
+        assert [s for s, _ in results] == [200] * 200, [b for s, b in results if s != 200][:3]
+        tokens = {b["access_token"] for _, b in results}
+        after = refreshes(emu)
+        assert after.get("refresh_token:ok", 0) - before.get("refresh_token:ok", 0) == 1, after
+        assert sum(after.values()) - sum(before.values()) == 1, f"only one refresh may reach Snowflake: {after}"
+        assert len(tokens) == 1 and first["access_token"] not in tokens, "everyone gets the one new token"
+        assert token_works(emu, tokens.pop(), USER)
+        # Not locked out: the rotated refresh token was stored, so the next refresh works too.
+        wait_until_stale(procs[0], key)
+        status, body = procs[2].request("GET", "/v1/token", key)
+        assert status == 200 and token_works(emu, body["access_token"], USER)
+        assert refreshes(emu).get("refresh_token:ok", 0) - before.get("refresh_token:ok", 0) == 2
+        # Three processes shared the work: at most one per process joined the lock queue.
+        assert procs[0].request("GET", "/v1/me", key)[1]["state"] == "active"
+    finally:
+        for p in procs:
+            p.stop()
+        server.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_replica_killed_mid_refresh_loses_no_refresh_token(tmp_path: Path, emu: Emulator) -> None:
+    """kill -9 the lease holder while its refresh call is in flight (and Snowflake has not
+    processed it: the emulator answers 503 after a delay). Its lease lapses; another replica
+    refreshes with the stored token; the user keeps working."""
+    server = RedisServer(tmp_path / "redis").start()
+    procs = replicas(tmp_path, emu, server.url, 3, SNOWMCP_LOCK_TTL="3", SNOWMCP_HTTP_TIMEOUT="2")
+    r = redis.Redis.from_url(server.url)
+    try:
+        key = login(procs[0], USER)
+        wait_until_stale(procs[0], key)
+        emu.set_faults(status=503, delay_s=1.5)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            victim = pool.submit(procs[0].request, "GET", "/v1/token", key)
+            deadline = time.time() + 10
+            while not r.exists(f"snowmcp:lease:refresh:{USER}") and time.time() < deadline:
+                time.sleep(0.02)
+            assert r.exists(f"snowmcp:lease:refresh:{USER}"), "replica 0 should hold the refresh lease"
+            procs[0].kill()
+            with pytest.raises(OSError):
+                victim.result()
+        # Wait for the emulator to have answered the dead replica's request (with the fault)
+        # before clearing faults, so that request can never be processed as a success.
+        deadline = time.time() + 10
+        while refreshes(emu).get("refresh_token:fault", 0) < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        emu.set_faults()
+        before = refreshes(emu)
+        results = burst(procs[1:], key, 40)
+        assert [s for s, _ in results] == [200] * 40, [b for s, b in results if s != 200][:3]
+        tokens = {b["access_token"] for _, b in results}
+        assert len(tokens) == 1 and token_works(emu, tokens.pop(), USER)
+        assert refreshes(emu).get("refresh_token:ok", 0) - before.get("refresh_token:ok", 0) == 1
+        assert procs[1].request("GET", "/v1/me", key)[1]["state"] == "active"
+    finally:
+        for p in procs:
+            p.stop()
+        server.stop()
+
+
+@pytest.mark.slow
+def test_transient_faults_serve_cached_token_then_recover(tmp_path: Path, emu: Emulator) -> None:
+    (svc,) = replicas(tmp_path, emu, f"sqlite:///{tmp_path}/t.db", 1, single_use=False,
+                      SNOWMCP_BACKOFF_BASE="0.2", SNOWMCP_BACKOFF_MAX="0.5")  # fmt: skip
+    try:
+        key = login(svc, USER)
+        _, cached = svc.request("GET", "/v1/token", key)
+        wait_until_stale(svc, key)
+        for fault in ({"status": 503}, {"outage_s": 60}):
+            emu.set_faults(**fault)
+            for _ in range(3):
+                status, body = svc.request("GET", "/v1/token", key)
+                assert status == 200 and body["access_token"] == cached["access_token"], body
+                time.sleep(0.3)  # past the backoff window: each round retries Snowflake
+        assert refreshes(emu).get("refresh_token:fault", 0) >= 2, "the service did retry"
+        # Once the cached token has expired there is nothing valid to serve: 503, not a stale token.
+        time.sleep(max(0.0, cached["expires_at"] - time.time()) + 1.1)
+        status, body = svc.request("GET", "/v1/token", key)
+        assert status == 503 and body["error"] == "unavailable"
+        emu.set_faults()
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            status, body = svc.request("GET", "/v1/token", key)
+            if status == 200:
+                break
+            time.sleep(0.2)
+        assert status == 200 and body["access_token"] != cached["access_token"]
+        assert token_works(emu, body["access_token"], USER)
+    finally:
+        svc.stop()
+
+
+@pytest.mark.slow
+def test_invalid_grant_marks_user_needs_sign_in_and_sign_in_fixes_it(tmp_path: Path, emu: Emulator) -> None:
+    (svc,) = replicas(tmp_path, emu, f"sqlite:///{tmp_path}/t.db", 1)
+    try:
+        key = login(svc, USER)
+        wait_until_stale(svc, key)
+        emu.set_faults(status=400, error="invalid_grant")
+        status, body = svc.request("GET", "/v1/token", key)
+        assert status == 409 and body["error"] == "reauth_required" and "snowmcp login" in body["message"]
+        assert svc.request("GET", "/v1/token", key)[0] == 409
+        _, me = svc.request("GET", "/v1/me", key)
+        assert me["state"] == "reauth_required", "kept, not deleted"
+        emu.set_faults()
+        new_key = login(svc, USER)
+        status, body = svc.request("GET", "/v1/token", new_key)
+        assert status == 200 and token_works(emu, body["access_token"], USER)
+    finally:
+        svc.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_restarts_of_service_and_redis_keep_everyone_signed_in(tmp_path: Path, emu: Emulator) -> None:
+    server = RedisServer(tmp_path / "redis", persistence=True).start()
+    # The current secret is wrong (e.g. just rotated in Snowflake): the service falls back to
+    # the next one for the code exchange and for refreshes.
+    (svc,) = replicas(tmp_path, emu, server.url, 1, SNOWMCP_CLIENT_SECRET="not-the-secret-anymore")
+    try:
+        key = login(svc, USER)
+        svc.stop()
+        svc.start()
+        status, body = svc.request("GET", "/v1/token", key)
+        assert status == 200 and token_works(emu, body["access_token"], USER)
+        server.restart()
+        wait_until_stale(svc, key)
+        status, body = svc.request("GET", "/v1/token", key)  # refresh after redis came back
+        assert status == 200 and token_works(emu, body["access_token"], USER), body
+        server.restart()
+        svc.stop()
+        svc.start()
+        assert svc.request("GET", "/v1/me", key)[1]["last_refresh_at"] > 0, "the refresh was persisted"
+        assert svc.request("GET", "/v1/token", key)[0] == 200
+    finally:
+        svc.stop()
+        server.stop()

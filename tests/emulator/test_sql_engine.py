@@ -66,7 +66,9 @@ def h(tmp_path: Path) -> Harness:
 
 
 def describe(h: Harness, name: str) -> dict[str, str]:
-    return {r["property"]: r["property_value"] for r in h.rows(f"DESCRIBE SECURITY INTEGRATION {name}")}
+    return {
+        r["property"]: r["property_value"] for r in h.rows(f"DESCRIBE SECURITY INTEGRATION {name}")
+    }
 
 
 # ---- security integrations -------------------------------------------------
@@ -86,10 +88,17 @@ def test_create_integration_defaults_describe_and_secrets(h: Harness):
     (secrets,) = h.rows("SELECT SYSTEM$SHOW_OAUTH_CLIENT_SECRETS('MCP_OAUTH')")[0].values()
     data = json.loads(str(secrets))
     assert list(data) == ["OAUTH_CLIENT_SECRET_2", "OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_ID"]
-    assert data["OAUTH_CLIENT_ID"] == props["OAUTH_CLIENT_ID"] and len(data["OAUTH_CLIENT_ID"]) == 28
+    assert (
+        data["OAUTH_CLIENT_ID"] == props["OAUTH_CLIENT_ID"] and len(data["OAUTH_CLIENT_ID"]) == 28
+    )
     assert data["OAUTH_CLIENT_SECRET"] != data["OAUTH_CLIENT_SECRET_2"]
     (row,) = h.rows("SHOW SECURITY INTEGRATIONS LIKE 'mcp\\_%'")
-    assert (row["name"], row["type"], row["category"], row["enabled"]) == ("MCP_OAUTH", "OAUTH - CUSTOM", "SECURITY", True)
+    assert (row["name"], row["type"], row["category"], row["enabled"]) == (
+        "MCP_OAUTH",
+        "OAUTH - CUSTOM",
+        "SECURITY",
+        True,
+    )
     assert h.rows("SHOW GRANTS ON INTEGRATION MCP_OAUTH")[0]["privilege"] == "OWNERSHIP"
 
 
@@ -108,14 +117,20 @@ def test_secret_function_takes_the_name_as_stored(h: Harness):
         ("OAUTH_ACCESS_TOKEN_VALIDITY = 3601", 1008, "between 60 and 3600"),
         ("ENABLED = 'yes'", 1008, "ENABLED"),
         ("OAUTH_USE_SECONDARY_ROLES = ALL", 1008, "OAUTH_USE_SECONDARY_ROLES"),
-        ("OAUTH_USE_SECONDARY_ROLES = IMPLICIT ALLOWED_ROLES_LIST = ('ANALYST')", 2029, "ALLOWED_ROLES_LIST"),
+        (
+            "OAUTH_USE_SECONDARY_ROLES = IMPLICIT ALLOWED_ROLES_LIST = ('ANALYST')",
+            2029,
+            "ALLOWED_ROLES_LIST",
+        ),
         ("BLOCKED_ROLES_LIST = ('NO_SUCH_ROLE')", 2003, "Role 'NO_SUCH_ROLE'"),
         ("PRE_AUTHORIZED_ROLES_LIST = ('ACCOUNTADMIN')", 1008, "pre-authorized"),
         ("ENABLED = TRUE ENABLED = FALSE", 2029, "duplicate"),
         ("FOO = 1", 1008, "FOO"),
     ],
 )
-def test_integration_parameter_validation_changes_nothing(h: Harness, extra: str, code: int, text: str):
+def test_integration_parameter_validation_changes_nothing(
+    h: Harness, extra: str, code: int, text: str
+):
     err = h.error(INTEGRATION.format(extra=extra))
     assert err.code == code and text in err.message
     assert h.account.integrations == {}
@@ -123,7 +138,10 @@ def test_integration_parameter_validation_changes_nothing(h: Harness, extra: str
 
 def test_public_clients_cannot_pre_authorize_and_http_needs_non_tls_flag(h: Harness):
     public = INTEGRATION.replace("'CONFIDENTIAL'", "'PUBLIC'")
-    assert "CONFIDENTIAL" in h.error(public.format(extra="PRE_AUTHORIZED_ROLES_LIST = ('ANALYST')")).message
+    assert (
+        "CONFIDENTIAL"
+        in h.error(public.format(extra="PRE_AUTHORIZED_ROLES_LIST = ('ANALYST')")).message
+    )
     http = INTEGRATION.replace("https://svc", "http://svc")
     assert "OAUTH_ALLOW_NON_TLS_REDIRECT_URI" in h.error(http.format(extra="")).message
     h.run(http.format(extra="OAUTH_ALLOW_NON_TLS_REDIRECT_URI = TRUE"))
@@ -135,10 +153,14 @@ def test_or_replace_and_if_not_exists(h: Harness):
     h.run(INTEGRATION.format(extra=""))
     old = h.account.integrations["MCP_OAUTH"]
     h.account.delegations.append(Delegation("d1", "alice@example.com", "MCP_OAUTH", "ANALYST"))
-    both = INTEGRATION.replace("CREATE", "CREATE OR REPLACE").replace("INTEGRATION MCP", "INTEGRATION IF NOT EXISTS MCP")
+    both = INTEGRATION.replace("CREATE", "CREATE OR REPLACE").replace(
+        "INTEGRATION MCP", "INTEGRATION IF NOT EXISTS MCP"
+    )
     assert h.error(both.format(extra="")).code == 2029
     assert h.error(INTEGRATION.format(extra="")).code == 2002
-    (res,) = h.run(INTEGRATION.replace("INTEGRATION MCP", "INTEGRATION IF NOT EXISTS MCP").format(extra=""))
+    (res,) = h.run(
+        INTEGRATION.replace("INTEGRATION MCP", "INTEGRATION IF NOT EXISTS MCP").format(extra="")
+    )
     assert "already exists" in str(res.rows[0][0])
     assert h.account.integrations["MCP_OAUTH"] is old and h.account.delegations
     h.run(INTEGRATION.replace("CREATE", "CREATE OR REPLACE").format(extra=""))
@@ -162,9 +184,17 @@ def test_alter_set_unset_refresh_keep_client_id(h: Harness):
     props = describe(h, "MCP_OAUTH")
     assert (props["ENABLED"], props["NETWORK_POLICY"], props["COMMENT"]) == ("true", "", "")
     # A bad ALTER leaves everything as it was.
-    assert h.error("ALTER SECURITY INTEGRATION MCP_OAUTH SET OAUTH_USE_SECONDARY_ROLES = IMPLICIT").code == 2029
+    assert (
+        h.error(
+            "ALTER SECURITY INTEGRATION MCP_OAUTH SET OAUTH_USE_SECONDARY_ROLES = IMPLICIT"
+        ).code
+        == 2029
+    )
     assert describe(h, "MCP_OAUTH")["OAUTH_USE_SECONDARY_ROLES"] == "NONE"
-    assert h.error("ALTER SECURITY INTEGRATION MCP_OAUTH SET OAUTH_CLIENT_TYPE = 'PUBLIC'").code == 2029
+    assert (
+        h.error("ALTER SECURITY INTEGRATION MCP_OAUTH SET OAUTH_CLIENT_TYPE = 'PUBLIC'").code
+        == 2029
+    )
     s1 = h.account.integrations["MCP_OAUTH"].client_secret
     h.run("ALTER SECURITY INTEGRATION MCP_OAUTH REFRESH OAUTH_CLIENT_SECRET_2")
     after = h.account.integrations["MCP_OAUTH"]
@@ -180,7 +210,9 @@ def test_drop_integration_removes_delegations_and_grants(h: Harness):
     h.run("DROP SECURITY INTEGRATION MCP_OAUTH")
     assert h.account.integrations == {} and h.account.delegations == []
     assert not [g for g in h.account.privilege_grants if g.granted_on == "INTEGRATION"]
-    assert "already dropped" in str(h.run("DROP SECURITY INTEGRATION IF EXISTS MCP_OAUTH")[0].rows[0][0])
+    assert "already dropped" in str(
+        h.run("DROP SECURITY INTEGRATION IF EXISTS MCP_OAUTH")[0].rows[0][0]
+    )
     assert h.error("DROP SECURITY INTEGRATION MCP_OAUTH").code == 2003
 
 
@@ -206,17 +238,30 @@ def test_show_and_remove_delegated_authorizations(h: Harness):
         Delegation("d2", "BOB@EXAMPLE.COM", "MCP_OAUTH", "ANALYST"),
     ]
     rows = h.rows("SHOW DELEGATED AUTHORIZATIONS")
-    assert [(r["user_name"], r["role_name"], r["integration_name"], r["integration_status"]) for r in rows] == [
+    assert [
+        (r["user_name"], r["role_name"], r["integration_name"], r["integration_status"])
+        for r in rows
+    ] == [
         ("alice@example.com", "ANALYST", "MCP_OAUTH", "ENABLED"),
         ("BOB@EXAMPLE.COM", "ANALYST", "MCP_OAUTH", "ENABLED"),
     ]
     assert len(h.rows('SHOW DELEGATED AUTHORIZATIONS BY USER "alice@example.com"', h.alice)) == 1
     assert h.error("SHOW DELEGATED AUTHORIZATIONS", h.alice).code == 3001
     assert h.error('SHOW DELEGATED AUTHORIZATIONS BY USER "BOB@EXAMPLE.COM"', h.alice).code == 3001
-    h.run('ALTER USER "alice@example.com" REMOVE DELEGATED AUTHORIZATIONS FROM SECURITY INTEGRATION MCP_OAUTH')
+    h.run(
+        'ALTER USER "alice@example.com" REMOVE DELEGATED AUTHORIZATIONS FROM SECURITY INTEGRATION MCP_OAUTH'
+    )
     assert [d.id for d in h.account.delegations] == ["d2"]
-    assert h.rows("SHOW DELEGATED AUTHORIZATIONS TO SECURITY INTEGRATION MCP_OAUTH")[0]["user_name"] == "BOB@EXAMPLE.COM"
-    assert h.error("ALTER USER NOBODY REMOVE DELEGATED AUTHORIZATIONS FROM SECURITY INTEGRATION MCP_OAUTH").code == 2003
+    assert (
+        h.rows("SHOW DELEGATED AUTHORIZATIONS TO SECURITY INTEGRATION MCP_OAUTH")[0]["user_name"]
+        == "BOB@EXAMPLE.COM"
+    )
+    assert (
+        h.error(
+            "ALTER USER NOBODY REMOVE DELEGATED AUTHORIZATIONS FROM SECURITY INTEGRATION MCP_OAUTH"
+        ).code
+        == 2003
+    )
 
 
 # ---- MCP servers -----------------------------------------------------------
@@ -224,13 +269,20 @@ def test_show_and_remove_delegated_authorizations(h: Harness):
 
 def test_mcp_server_create_describe_show_with_session_namespace(h: Harness):
     assert h.error(f"CREATE MCP SERVER gong FROM SPECIFICATION {SPEC}").code == 90105
-    h.run(f"USE DATABASE AICOLLEGE; CREATE MCP SERVER gong COMMENT = 'calls' FROM SPECIFICATION {SPEC}")
+    h.run(
+        f"USE DATABASE AICOLLEGE; CREATE MCP SERVER gong COMMENT = 'calls' FROM SPECIFICATION {SPEC}"
+    )
     (row,) = h.rows("DESCRIBE MCP SERVER AICOLLEGE.PUBLIC.GONG")
     spec = json.loads(str(row["server_spec"]))
-    assert spec["version"] == 1 and spec["tools"][0]["identifier"] == "AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED"
+    assert (
+        spec["version"] == 1
+        and spec["tools"][0]["identifier"] == "AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED"
+    )
     assert (row["owner"], row["comment"]) == ("ACCOUNTADMIN", "calls")
     assert "version" not in h.account.mcp_server("AICOLLEGE", "PUBLIC", "GONG").spec  # type: ignore[union-attr]
-    assert [r["name"] for r in h.rows("SHOW MCP SERVERS LIKE 'g%' IN SCHEMA AICOLLEGE.PUBLIC")] == ["GONG"]
+    assert [r["name"] for r in h.rows("SHOW MCP SERVERS LIKE 'g%' IN SCHEMA AICOLLEGE.PUBLIC")] == [
+        "GONG"
+    ]
     assert h.rows("SHOW MCP SERVERS LIKE 'x%' IN ACCOUNT") == []
     assert h.error("SHOW MCP SERVERS IN DATABASE NOPE").code == 2003
 
@@ -241,12 +293,18 @@ def test_mcp_or_replace_drops_grants_and_ownership_is_recorded(h: Harness):
     grants = h.rows("SHOW GRANTS ON MCP SERVER AICOLLEGE.PUBLIC.GONG")
     assert {(g["privilege"], g["grantee_name"], g["granted_on"]) for g in grants} == {
         ("OWNERSHIP", "ACCOUNTADMIN", "CORTEX_AGENT_SERVER"), ("USAGE", "ANALYST", "CORTEX_AGENT_SERVER")}  # fmt: skip
-    assert h.account.role_has_privilege("ANALYST", "USAGE", "CORTEX_AGENT_SERVER", "AICOLLEGE.PUBLIC.GONG")
-    assert h.error(f"CREATE MCP SERVER AICOLLEGE.PUBLIC.GONG FROM SPECIFICATION {SPEC}").code == 2002
+    assert h.account.role_has_privilege(
+        "ANALYST", "USAGE", "CORTEX_AGENT_SERVER", "AICOLLEGE.PUBLIC.GONG"
+    )
+    assert (
+        h.error(f"CREATE MCP SERVER AICOLLEGE.PUBLIC.GONG FROM SPECIFICATION {SPEC}").code == 2002
+    )
     h.run(f"CREATE OR REPLACE MCP SERVER AICOLLEGE.PUBLIC.GONG FROM SPECIFICATION {SPEC}")
     grants = h.rows("SHOW GRANTS ON MCP SERVER AICOLLEGE.PUBLIC.GONG")
     assert [(g["privilege"], g["grantee_name"]) for g in grants] == [("OWNERSHIP", "ACCOUNTADMIN")]
-    assert not h.account.role_has_privilege("ANALYST", "USAGE", "CORTEX_AGENT_SERVER", "AICOLLEGE.PUBLIC.GONG")
+    assert not h.account.role_has_privilege(
+        "ANALYST", "USAGE", "CORTEX_AGENT_SERVER", "AICOLLEGE.PUBLIC.GONG"
+    )
     h.run("DROP MCP SERVER AICOLLEGE.PUBLIC.GONG")
     assert h.account.mcp_server("AICOLLEGE", "PUBLIC", "GONG") is None
     assert not [g for g in h.account.privilege_grants if g.granted_on == "CORTEX_AGENT_SERVER"]
@@ -258,10 +316,21 @@ def test_mcp_or_replace_drops_grants_and_ownership_is_recorded(h: Harness):
         ("tools: []", "non-empty"),
         ("tools:\n  - {name: a, type: NOPE, identifier: x}", "'type' must be one of"),
         ("tools:\n  - {name: a, type: CORTEX_SEARCH_SERVICE_QUERY}", "'identifier' is required"),
-        ("tools:\n  - {name: a, type: SYSTEM_EXECUTE_SQL}\n  - {name: a, type: SYSTEM_EXECUTE_SQL}", "more than once"),
-        ("tools:\n  - {name: a, type: SYSTEM_EXECUTE_SQL, config: {read_only: maybe}}", "read_only"),
+        (
+            "tools:\n  - {name: a, type: SYSTEM_EXECUTE_SQL}\n  - {name: a, type: SYSTEM_EXECUTE_SQL}",
+            "more than once",
+        ),
+        (
+            "tools:\n  - {name: a, type: SYSTEM_EXECUTE_SQL, config: {read_only: maybe}}",
+            "read_only",
+        ),
         ("tools: [unclosed", "not valid YAML"),
-        ("\n".join(["tools:"] + [f"  - {{name: t{i}, type: SYSTEM_EXECUTE_SQL}}" for i in range(51)]), "at most 50"),
+        (
+            "\n".join(
+                ["tools:"] + [f"  - {{name: t{i}, type: SYSTEM_EXECUTE_SQL}}" for i in range(51)]
+            ),
+            "at most 50",
+        ),
     ],
 )
 def test_mcp_spec_validation(h: Harness, spec: str, text: str):
@@ -271,7 +340,9 @@ def test_mcp_spec_validation(h: Harness, spec: str, text: str):
 
 
 def test_fifty_tools_and_sql_tool_without_identifier_are_fine(h: Harness):
-    spec = "\n".join(["tools:"] + [f"  - {{name: t{i}, type: SYSTEM_EXECUTE_SQL}}" for i in range(50)])
+    spec = "\n".join(
+        ["tools:"] + [f"  - {{name: t{i}, type: SYSTEM_EXECUTE_SQL}}" for i in range(50)]
+    )
     h.run(f"CREATE MCP SERVER AICOLLEGE.PUBLIC.MANY FROM SPECIFICATION $${spec}$$")
     assert len(h.account.mcp_server("AICOLLEGE", "PUBLIC", "MANY").spec["tools"]) == 50  # type: ignore[union-attr]
 
@@ -280,14 +351,21 @@ def test_mcp_ddl_needs_schema_ownership_or_create_privilege(h: Harness):
     sql = f"CREATE MCP SERVER AICOLLEGE.PUBLIC.GONG FROM SPECIFICATION {SPEC}"
     # ANALYST cannot even see the database.
     assert h.error(sql, h.alice).code == 2003
-    h.run("GRANT USAGE ON DATABASE AICOLLEGE TO ROLE ANALYST; GRANT USAGE ON SCHEMA AICOLLEGE.PUBLIC TO ROLE ANALYST")
+    h.run(
+        "GRANT USAGE ON DATABASE AICOLLEGE TO ROLE ANALYST; GRANT USAGE ON SCHEMA AICOLLEGE.PUBLIC TO ROLE ANALYST"
+    )
     err = h.error(sql, h.alice)
-    assert (err.code, err.sqlstate) == (3001, "42501") and "schema 'AICOLLEGE.PUBLIC'" in err.message
+    assert (err.code, err.sqlstate) == (
+        3001,
+        "42501",
+    ) and "schema 'AICOLLEGE.PUBLIC'" in err.message
     h.run("GRANT CREATE MCP SERVER ON SCHEMA AICOLLEGE.PUBLIC TO ROLE ANALYST")
     h.run(sql, h.alice)
     assert h.rows("SHOW MCP SERVERS IN ACCOUNT", h.alice)[0]["owner"] == "ANALYST"
     # SYSADMIN owns the schema but not this server: it can see it (inherits nothing from ANALYST) -> no.
-    assert h.error("DROP MCP SERVER AICOLLEGE.PUBLIC.GONG", Session("ADMIN", "SYSADMIN")).code == 2003
+    assert (
+        h.error("DROP MCP SERVER AICOLLEGE.PUBLIC.GONG", Session("ADMIN", "SYSADMIN")).code == 2003
+    )
     h.run("DROP MCP SERVER AICOLLEGE.PUBLIC.GONG", h.alice)
 
 
@@ -326,7 +404,9 @@ def test_grant_and_revoke_privileges_read_back(h: Harness):
     ]
     assert {r["granted_by"] for r in rows} == {"SECURITYADMIN"}
     assert {(r["granted_to"], r["grant_option"]) for r in rows} == {("ROLE", "false")}
-    h.run("REVOKE USAGE ON WAREHOUSE COMPUTE_WH FROM ROLE MCP_USERS; REVOKE USAGE ON WAREHOUSE COMPUTE_WH FROM ROLE MCP_USERS")
+    h.run(
+        "REVOKE USAGE ON WAREHOUSE COMPUTE_WH FROM ROLE MCP_USERS; REVOKE USAGE ON WAREHOUSE COMPUTE_WH FROM ROLE MCP_USERS"
+    )
     assert len(h.rows("SHOW GRANTS TO ROLE MCP_USERS")) == 3
     assert h.error("GRANT USAGE ON DATABASE NOPE TO ROLE MCP_USERS").code == 2003
     assert h.error("GRANT USAGE ON DATABASE AICOLLEGE TO ROLE NOPE").code == 2003
@@ -336,14 +416,18 @@ def test_grant_and_revoke_privileges_read_back(h: Harness):
 
 
 def test_role_grants_users_and_hierarchy(h: Harness):
-    h.run("CREATE ROLE MCP_USERS; GRANT ROLE MCP_USERS TO ROLE ANALYST; GRANT ROLE MCP_USERS TO USER \"alice@example.com\"")
+    h.run(
+        'CREATE ROLE MCP_USERS; GRANT ROLE MCP_USERS TO ROLE ANALYST; GRANT ROLE MCP_USERS TO USER "alice@example.com"'
+    )
     of = h.rows("SHOW GRANTS OF ROLE MCP_USERS")
     assert [(r["role"], r["granted_to"], r["grantee_name"]) for r in of] == [
         ("MCP_USERS", "ROLE", "ANALYST"), ("MCP_USERS", "USER", "alice@example.com")]  # fmt: skip
     to_user = h.rows('SHOW GRANTS TO USER "alice@example.com"')
     assert sorted(r["role"] for r in to_user) == ["ANALYST", "MCP_USERS"]
     to_role = h.rows("SHOW GRANTS TO ROLE ANALYST")
-    assert ("USAGE", "ROLE", "MCP_USERS") in [(r["privilege"], r["granted_on"], r["name"]) for r in to_role]
+    assert ("USAGE", "ROLE", "MCP_USERS") in [
+        (r["privilege"], r["granted_on"], r["name"]) for r in to_role
+    ]
     assert h.account.user_has_role("BOB@EXAMPLE.COM", "MCP_USERS")  # through ANALYST
     err = h.error("GRANT ROLE ANALYST TO ROLE MCP_USERS")
     assert err.code == 2029 and "cycle" in err.message
@@ -352,7 +436,9 @@ def test_role_grants_users_and_hierarchy(h: Harness):
     assert h.error("GRANT ROLE MCP_USERS TO USER alice@example.com").code == 1003
     assert h.error("GRANT ROLE MCP_USERS TO USER BOB", h.alice).code == 2003
     assert h.error('GRANT ROLE MCP_USERS TO USER "BOB@EXAMPLE.COM"', h.alice).code == 3001
-    h.run('REVOKE ROLE MCP_USERS FROM USER "alice@example.com"; REVOKE ROLE MCP_USERS FROM ROLE ANALYST')
+    h.run(
+        'REVOKE ROLE MCP_USERS FROM USER "alice@example.com"; REVOKE ROLE MCP_USERS FROM ROLE ANALYST'
+    )
     assert h.rows("SHOW GRANTS OF ROLE MCP_USERS") == []
 
 
@@ -369,15 +455,17 @@ def test_drop_role_transfers_ownership_and_removes_its_grants(h: Harness):
 
 
 def test_quoted_mixed_case_and_quote_containing_names(h: Harness):
-    h.run('CREATE ROLE "Mixed Role"; CREATE ROLE "it""s"; GRANT ROLE "it""s" TO USER "o\'brien@example.com"')
+    h.run(
+        'CREATE ROLE "Mixed Role"; CREATE ROLE "it""s"; GRANT ROLE "it""s" TO USER "o\'brien@example.com"'
+    )
     assert {"Mixed Role", 'it"s'} <= set(h.account.roles)
     assert h.error("DROP ROLE mixed_role").code == 2003
     assert [r["name"] for r in h.rows("SHOW ROLES LIKE 'mixed%'")] == ["Mixed Role"]
     (row,) = h.rows('SHOW GRANTS OF ROLE "it""s"')
     assert row["grantee_name"] == "o'brien@example.com"
     h.run('GRANT USAGE ON DATABASE AICOLLEGE TO ROLE "Mixed Role"')
-    assert h.rows("SHOW GRANTS ON ROLE \"Mixed Role\"")[0]["name"] == '"Mixed Role"'
-    assert h.rows('SHOW USERS LIKE \'o\'\'brien%\'')[0]["login_name"] == "o'brien@example.com"
+    assert h.rows('SHOW GRANTS ON ROLE "Mixed Role"')[0]["name"] == '"Mixed Role"'
+    assert h.rows("SHOW USERS LIKE 'o''brien%'")[0]["login_name"] == "o'brien@example.com"
 
 
 # ---- users, SHOW, USE, SELECT -----------------------------------------------
@@ -388,14 +476,20 @@ def test_show_users_formats_and_alter_user(h: Harness):
     assert rows["BOB@EXAMPLE.COM"]["login_name"] == "bob@example.com"
     assert rows["dave@example.com"]["disabled"] == "true" and rows["ADMIN"]["disabled"] == "false"
     assert rows["alice@example.com"]["default_warehouse"] == "COMPUTE_WH"
-    h.run('ALTER USER "carol@example.com" SET DEFAULT_WAREHOUSE = COMPUTE_WH DEFAULT_ROLE = ANALYST')
+    h.run(
+        'ALTER USER "carol@example.com" SET DEFAULT_WAREHOUSE = COMPUTE_WH DEFAULT_ROLE = ANALYST'
+    )
     carol = h.account.users["carol@example.com"]
     assert (carol.default_warehouse, carol.default_role) == ("COMPUTE_WH", "ANALYST")
     h.run('ALTER USER "carol@example.com" UNSET DEFAULT_ROLE')
     assert carol.default_role is None
     assert h.rows("SHOW USERS", h.alice) == []  # ANALYST owns no users
-    assert h.error('ALTER USER "carol@example.com" SET DEFAULT_ROLE = ANALYST', h.alice).code == 3001
-    h.run('ALTER USER "alice@example.com" SET DEFAULT_WAREHOUSE = COMPUTE_WH', h.alice)  # own defaults: fine
+    assert (
+        h.error('ALTER USER "carol@example.com" SET DEFAULT_ROLE = ANALYST', h.alice).code == 3001
+    )
+    h.run(
+        'ALTER USER "alice@example.com" SET DEFAULT_WAREHOUSE = COMPUTE_WH', h.alice
+    )  # own defaults: fine
     assert h.error('ALTER USER "alice@example.com" SET DISABLED = TRUE', h.alice).code == 3001
     assert h.error("ALTER USER NOBODY SET DEFAULT_ROLE = X").code == 2003
 
@@ -409,8 +503,18 @@ def test_use_statements_mutate_the_session_and_select_reads_it(h: Harness):
     h.run("GRANT USAGE ON DATABASE AICOLLEGE TO ROLE ANALYST; GRANT USAGE ON SCHEMA AICOLLEGE.PUBLIC TO ROLE ANALYST;"
           "GRANT USAGE ON WAREHOUSE COMPUTE_WH TO ROLE ANALYST")  # fmt: skip
     h.run("USE DATABASE AICOLLEGE; USE WAREHOUSE COMPUTE_WH; USE ROLE PUBLIC; USE ROLE ANALYST", s)
-    (row,) = h.rows("SELECT CURRENT_ROLE(), CURRENT_USER(), CURRENT_ACCOUNT(), CURRENT_DATABASE(), CURRENT_SCHEMA(), CURRENT_WAREHOUSE()", s)
-    assert list(row.values()) == ["ANALYST", "alice@example.com", "DEMO-ACCOUNT", "AICOLLEGE", "PUBLIC", "COMPUTE_WH"]
+    (row,) = h.rows(
+        "SELECT CURRENT_ROLE(), CURRENT_USER(), CURRENT_ACCOUNT(), CURRENT_DATABASE(), CURRENT_SCHEMA(), CURRENT_WAREHOUSE()",
+        s,
+    )
+    assert list(row.values()) == [
+        "ANALYST",
+        "alice@example.com",
+        "DEMO-ACCOUNT",
+        "AICOLLEGE",
+        "PUBLIC",
+        "COMPUTE_WH",
+    ]
     assert h.error("SELECT NO_SUCH_FUNCTION()").code == 2140
 
 
@@ -447,17 +551,33 @@ def test_multi_statement_stops_at_first_error_and_keeps_earlier_work(h: Harness,
 
 
 def test_stats_count_statement_kinds(h: Harness):
-    h.run("SHOW ROLES; SHOW GRANTS TO ROLE ANALYST; CREATE ROLE R; GRANT USAGE ON DATABASE AICOLLEGE TO ROLE R")
+    h.run(
+        "SHOW ROLES; SHOW GRANTS TO ROLE ANALYST; CREATE ROLE R; GRANT USAGE ON DATABASE AICOLLEGE TO ROLE R"
+    )
     with pytest.raises(SnowflakeError):
         h.run("BOGUS")
     queries = h.ctx.stats.snapshot()["queries"]
-    assert queries == {"SHOW_ROLES": 1, "SHOW_GRANTS": 1, "CREATE_ROLE": 1, "GRANT": 1, "SYNTAX_ERROR": 1}
+    assert queries == {
+        "SHOW_ROLES": 1,
+        "SHOW_GRANTS": 1,
+        "CREATE_ROLE": 1,
+        "GRANT": 1,
+        "SYNTAX_ERROR": 1,
+    }
 
 
 def test_state_round_trip_keeps_everything(h: Harness):
-    h.run(INTEGRATION.format(extra="") + f"; CREATE MCP SERVER AICOLLEGE.PUBLIC.G FROM SPECIFICATION {SPEC}")
+    h.run(
+        INTEGRATION.format(extra="")
+        + f"; CREATE MCP SERVER AICOLLEGE.PUBLIC.G FROM SPECIFICATION {SPEC}"
+    )
     restored = Account.from_state(json.loads(json.dumps(h.account.to_state())))
     again = EmulatorContext(restored)
-    rows = Engine(again).execute(Session("ADMIN", "ACCOUNTADMIN"), "DESCRIBE MCP SERVER AICOLLEGE.PUBLIC.G")
+    rows = Engine(again).execute(
+        Session("ADMIN", "ACCOUNTADMIN"), "DESCRIBE MCP SERVER AICOLLEGE.PUBLIC.G"
+    )
     assert rows[0].rows[0][0] == "G"
-    assert restored.integrations["MCP_OAUTH"].client_id == h.account.integrations["MCP_OAUTH"].client_id
+    assert (
+        restored.integrations["MCP_OAUTH"].client_id
+        == h.account.integrations["MCP_OAUTH"].client_id
+    )

@@ -101,20 +101,33 @@ def test_alter_integration_set_unset_refresh():
         "ALTER SECURITY INTEGRATION IF EXISTS i UNSET NETWORK_POLICY, COMMENT;"
         "ALTER SECURITY INTEGRATION i REFRESH OAUTH_CLIENT_SECRET_2"
     )
-    assert isinstance(set_, AlterIntegration) and [p.name for p in set_.set_props] == ["ENABLED", "COMMENT"]
-    assert isinstance(unset, AlterIntegration) and unset.if_exists and unset.unset == ["NETWORK_POLICY", "COMMENT"]
+    assert isinstance(set_, AlterIntegration) and [p.name for p in set_.set_props] == [
+        "ENABLED",
+        "COMMENT",
+    ]
+    assert (
+        isinstance(unset, AlterIntegration)
+        and unset.if_exists
+        and unset.unset == ["NETWORK_POLICY", "COMMENT"]
+    )
     assert isinstance(refresh, AlterIntegration) and refresh.refresh == "OAUTH_CLIENT_SECRET_2"
 
 
 def test_mcp_server_with_dollar_spec_and_qualified_name():
-    (stmt,) = parse('CREATE MCP SERVER IF NOT EXISTS db."My Schema".srv COMMENT = \'c\' FROM SPECIFICATION $$tools: []$$')
+    (stmt,) = parse(
+        "CREATE MCP SERVER IF NOT EXISTS db.\"My Schema\".srv COMMENT = 'c' FROM SPECIFICATION $$tools: []$$"
+    )
     assert isinstance(stmt, CreateMcpServer)
-    assert stmt.name == Name(("DB", "My Schema", "SRV")) and stmt.if_not_exists and stmt.comment == "c"
+    assert (
+        stmt.name == Name(("DB", "My Schema", "SRV")) and stmt.if_not_exists and stmt.comment == "c"
+    )
     assert stmt.spec == "tools: []"
 
 
 def test_seed_guides_single_dollar_typo_is_a_syntax_error_at_the_dollar():
-    err = syntax("CREATE OR REPLACE MCP SERVER gong_mcp\n  FROM SPECIFICATION $\n    tools: []\n $;")
+    err = syntax(
+        "CREATE OR REPLACE MCP SERVER gong_mcp\n  FROM SPECIFICATION $\n    tools: []\n $;"
+    )
     assert "line 2 at position 21 unexpected '$'" in err.message
 
 
@@ -122,15 +135,24 @@ def test_grants_privileges_roles_and_show_grants_forms():
     g, r, rr, gu = parse(
         "GRANT USAGE, CREATE MCP SERVER ON SCHEMA db.s TO ROLE r WITH GRANT OPTION;"
         "REVOKE USAGE ON CORTEX SEARCH SERVICE a.b.c FROM ROLE r;"
-        "REVOKE ROLE r FROM USER \"alice@example.com\";"
+        'REVOKE ROLE r FROM USER "alice@example.com";'
         "GRANT ROLE r TO ROLE analyst"
     )
-    assert isinstance(g, GrantPrivileges) and g.privileges == ["USAGE", "CREATE MCP SERVER"] and g.grant_option
+    assert (
+        isinstance(g, GrantPrivileges)
+        and g.privileges == ["USAGE", "CREATE MCP SERVER"]
+        and g.grant_option
+    )
     assert isinstance(r, GrantPrivileges) and r.revoke and r.object_type == "CORTEX SEARCH SERVICE"
-    assert isinstance(rr, GrantRole) and rr.revoke and rr.grantee == "alice@example.com" and rr.grantee_type == "USER"
+    assert (
+        isinstance(rr, GrantRole)
+        and rr.revoke
+        and rr.grantee == "alice@example.com"
+        and rr.grantee_type == "USER"
+    )
     assert isinstance(gu, GrantRole) and gu.grantee == "ANALYST"
     shows = parse(
-        "SHOW GRANTS TO ROLE r; SHOW GRANTS OF ROLE r; SHOW GRANTS TO USER \"u\"; "
+        'SHOW GRANTS TO ROLE r; SHOW GRANTS OF ROLE r; SHOW GRANTS TO USER "u"; '
         "SHOW GRANTS ON MCP SERVER a.b.c; SHOW GRANTS ON ACCOUNT; SHOW GRANTS"
     )
     assert [(s.mode, s.object_type) for s in shows if isinstance(s, ShowGrants)] == [
@@ -144,7 +166,12 @@ def test_show_like_and_scopes():
         "SHOW MCP SERVERS LIKE 'g%' IN SCHEMA db.s; SHOW SCHEMAS IN DATABASE db; "
         "show security integrations like 'X'"
     )
-    assert isinstance(a, Show) and (a.what, a.like, a.scope, a.scope_name) == ("MCP SERVERS", "g%", "SCHEMA", Name(("DB", "S")))
+    assert isinstance(a, Show) and (a.what, a.like, a.scope, a.scope_name) == (
+        "MCP SERVERS",
+        "g%",
+        "SCHEMA",
+        Name(("DB", "S")),
+    )
     assert isinstance(b, Show) and (b.scope, b.scope_name) == ("DATABASE", Name(("DB",)))
     assert isinstance(c, Show) and c.what == "SECURITY INTEGRATIONS" and c.like == "X"
     syntax("SHOW ROLES IN ACCOUNT")  # roles are account objects: no IN clause
@@ -155,13 +182,17 @@ def test_users_delegations_use_and_select():
         "ALTER USER \"alice@example.com\" SET DEFAULT_WAREHOUSE = COMPUTE_WH DEFAULT_ROLE = 'ANALYST';"
         "ALTER USER u REMOVE DELEGATED AUTHORIZATIONS FROM SECURITY INTEGRATION i;"
         "ALTER USER u REMOVE DELEGATED AUTHORIZATION OF ROLE r FROM SECURITY INTEGRATION i;"
-        "SHOW DELEGATED AUTHORIZATIONS BY USER \"alice@example.com\";"
+        'SHOW DELEGATED AUTHORIZATIONS BY USER "alice@example.com";'
         "USE db.s;"
         "SELECT CURRENT_ROLE(), current_user() AS who, SYSTEM$SHOW_OAUTH_CLIENT_SECRETS('I'), 1"
     )
     assert isinstance(a, AlterUser) and {p.name: p.value for p in a.set_props} == {
         "DEFAULT_WAREHOUSE": "COMPUTE_WH", "DEFAULT_ROLE": "ANALYST"}  # fmt: skip
-    assert isinstance(b, AlterUser) and b.remove_delegations_from == "I" and b.remove_delegation_role is None
+    assert (
+        isinstance(b, AlterUser)
+        and b.remove_delegations_from == "I"
+        and b.remove_delegation_role is None
+    )
     assert isinstance(c, AlterUser) and c.remove_delegation_role == "R"
     assert isinstance(d, ShowDelegations) and d.by_user == "alice@example.com"
     assert isinstance(u, Use) and u.what == "SCHEMA" and u.name == Name(("DB", "S"))

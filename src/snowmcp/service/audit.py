@@ -14,7 +14,8 @@ from typing import Any, TextIO
 
 
 class AuditLog:
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, default: TextIO | None = None) -> None:
+        """`target` is a file path, or "-" for `default` (stdout for the service)."""
         self._stream: TextIO
         self._owned = target not in ("-", "")
         if self._owned:
@@ -22,7 +23,7 @@ class AuditLog:
             os.fchmod(fd, 0o600)
             self._stream = os.fdopen(fd, "a", buffering=1, encoding="utf-8")
         else:
-            self._stream = sys.stdout
+            self._stream = default or sys.stdout
 
     def write(self, event: str, **fields: Any) -> None:
         record = {"ts": round(time.time(), 3), "event": event, **fields}

@@ -23,6 +23,10 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
 
 
+def _store_settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, store_only=True)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -73,14 +77,14 @@ async def _rotate(settings: Settings) -> dict[str, int]:
                     break
                 counts["retried"] += 1
                 rec = await store.get(rec.username)
-        AuditLog(settings.audit_log).write("keys_rotate", key_id=ring.primary_id, **counts)
+        AuditLog(settings.audit_log, sys.stderr).write("keys_rotate", key_id=ring.primary_id, **counts)
     finally:
         await store.close()
     return counts
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    counts = asyncio.run(_rotate(_settings(args)))
+    counts = asyncio.run(_rotate(_store_settings(args)))
     print(json.dumps(counts))
     return 0
 
@@ -96,7 +100,7 @@ async def _users(settings: Settings) -> list[dict[str, Any]]:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
-    users = asyncio.run(_users(_settings(args)))
+    users = asyncio.run(_users(_store_settings(args)))
     if args.json:
         print(json.dumps({"users": users}, indent=2))
         return 0
@@ -115,14 +119,14 @@ async def _revoke(settings: Settings, login: str) -> bool:
     store = open_store(settings.store)
     try:
         found = await store.delete(normalise_login(login))
-        AuditLog(settings.audit_log).write("revoke", user=login, admin="cli", found=found)
+        AuditLog(settings.audit_log, sys.stderr).write("revoke", user=login, admin="cli", found=found)
         return found
     finally:
         await store.close()
 
 
 def cmd_users_revoke(args: argparse.Namespace) -> int:
-    if asyncio.run(_revoke(_settings(args), args.username)):
+    if asyncio.run(_revoke(_store_settings(args), args.username)):
         print(f"revoked {args.username}")
         return 0
     print(f"no stored user {args.username!r}", file=sys.stderr)

@@ -143,8 +143,13 @@ def _parse(name: str, kind: str, raw: Any, source: str) -> Any:
     raise AssertionError(kind)
 
 
-def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the TOML file (optional) and the environment, validate, return Settings."""
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None,
+                  *, store_only: bool = False) -> Settings:  # fmt: skip
+    """Read the TOML file (optional) and the environment, validate, return Settings.
+
+    `store_only`: for the admin and key commands, which touch only the store - the
+    Snowflake and URL settings may then be absent.
+    """
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     if path is not None:
@@ -165,7 +170,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
         if env_name in env:
             values[key] = _parse(env_name, kind, env[env_name], "environment")
     settings = Settings(**values)
-    validate(settings)
+    validate(settings, store_only=store_only)
     return settings
 
 
@@ -181,10 +186,11 @@ def _check_url(name: str, value: str, *, allow_plain_http_loopback: bool = True)
         raise ConfigError(f"{name} must use https unless it points at the loopback interface")
 
 
-def validate(s: Settings) -> None:
+def validate(s: Settings, *, store_only: bool = False) -> None:
     from snowmcp.service.crypto import KeyRing  # local import: crypto needs `cryptography`
 
-    missing = [n for n in ("public_url", "snowflake_url", "client_id", "client_secret", "role") if not getattr(s, n)]
+    required = () if store_only else ("public_url", "snowflake_url", "client_id", "client_secret", "role")
+    missing = [n for n in required if not getattr(s, n)]
     if not s.encryption_keys:
         missing.append("encryption_keys")
     if missing:
@@ -196,9 +202,10 @@ def validate(s: Settings) -> None:
         raise ConfigError(f"SNOWMCP_LISTEN must be host:port, got {s.listen!r}") from None
     if not host or not 0 < port < 65536:
         raise ConfigError(f"SNOWMCP_LISTEN must be host:port, got {s.listen!r}")
-    _check_url("SNOWMCP_PUBLIC_URL", s.public_url)
-    _check_url("SNOWMCP_SNOWFLAKE_URL", s.snowflake_url)
-    if not _ROLE_RE.match(s.role):
+    if not store_only:
+        _check_url("SNOWMCP_PUBLIC_URL", s.public_url)
+        _check_url("SNOWMCP_SNOWFLAKE_URL", s.snowflake_url)
+    if s.role and not _ROLE_RE.match(s.role):
         raise ConfigError(f"SNOWMCP_ROLE must be a plain Snowflake role name, got {s.role!r}")
     if not (s.store.startswith("sqlite:///") or s.store.startswith(("redis://", "rediss://", "unix://"))):
         raise ConfigError("SNOWMCP_STORE must be sqlite:///<path> or redis://host:port/db")

@@ -1,0 +1,76 @@
+"""Settings validation and the key ring: clear errors that never echo a secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from svc import ENCRYPTION_KEY
+
+from snowmcp.service.config import ConfigError, load_settings
+from snowmcp.service.crypto import DecryptError, KeyRing, generate_key
+
+BASE = {
+    "SNOWMCP_PUBLIC_URL": "https://tokens.example.com",
+    "SNOWMCP_SNOWFLAKE_URL": "https://acme-prod.snowflakecomputing.com",
+    "SNOWMCP_CLIENT_ID": "client-id-123",
+    "SNOWMCP_CLIENT_SECRET": "very-secret-value-1",
+    "SNOWMCP_ROLE": "MCP_USERS",
+    "SNOWMCP_ENCRYPTION_KEYS": ENCRYPTION_KEY,
+}
+
+
+def test_environment_alone_is_enough_and_wins_over_the_file(tmp_path: Path) -> None:
+    s = load_settings(None, BASE)
+    assert s.redirect_uri == "https://tokens.example.com/v1/oauth/callback"
+    assert s.client_secrets == ("very-secret-value-1",)
+    cfg = tmp_path / "svc.toml"
+    cfg.write_text('role = "FROM_FILE"\ntoken_margin = 30\nallowed_users = ["A@x.com", "b@x.com"]\n')
+    s = load_settings(cfg, BASE)
+    assert s.role == "MCP_USERS" and s.token_margin == 30
+    assert s.allowed_logins == {"a@x.com", "b@x.com"}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"SNOWMCP_CLIENT_SECRET": ""}, "SNOWMCP_CLIENT_SECRET"),
+    ({"SNOWMCP_PUBLIC_URL": "http://tokens.example.com"}, "https"),
+    ({"SNOWMCP_ROLE": "MCP USERS; DROP"}, "SNOWMCP_ROLE"),
+    ({"SNOWMCP_STORE": "postgres://x"}, "SNOWMCP_STORE"),
+    ({"SNOWMCP_ENCRYPTION_KEYS": "c2hvcnQ"}, "32 bytes"),
+    ({"SNOWMCP_ADMIN_KEYS": "short-admin-key"}, "at least 32"),
+    ({"SNOWMCP_ADMIN_KEYS": "sha256:XYZ"}, "64 lower-case hex"),
+    ({"SNOWMCP_TOKEN_MARGIN": "soon"}, "integer"),
+    ({"SNOWMCP_LISTEN": "nope"}, "host:port"),
+])  # fmt: skip
+def test_bad_settings_name_the_setting_and_hide_secrets(change: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, {**BASE, **change})
+    text = str(err.value)
+    assert message in text
+    for secret in ("very-secret-value-1", ENCRYPTION_KEY, "short-admin-key", "c2hvcnQ"):
+        assert secret not in text
+
+
+def test_unknown_file_setting_is_an_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "svc.toml"
+    cfg.write_text('rol = "typo"\n')
+    with pytest.raises(ConfigError, match="unknown setting 'rol'"):
+        load_settings(cfg, BASE)
+
+
+def test_key_ring_binds_user_and_field_and_rotates() -> None:
+    old, new = KeyRing.from_strings([ENCRYPTION_KEY]), generate_key()
+    ct = old.encrypt("refresh-token-plaintext", "snowmcp:refresh:alice")
+    assert "refresh-token-plaintext" not in ct
+    assert old.decrypt(ct, "snowmcp:refresh:alice") == "refresh-token-plaintext"
+    for aad in ("snowmcp:refresh:bob", "snowmcp:access:alice"):
+        with pytest.raises(DecryptError):
+            old.decrypt(ct, aad)
+    ring = KeyRing.from_strings([new, ENCRYPTION_KEY])
+    assert ring.decrypt(ct, "snowmcp:refresh:alice") == "refresh-token-plaintext"
+    assert ring.needs_rotation(ct) and not ring.needs_rotation(ring.encrypt("x", "a"))
+    with pytest.raises(DecryptError, match="not in the ring"):
+        KeyRing.from_strings([new]).decrypt(ct, "snowmcp:refresh:alice")
+    tampered = ct[:-2] + ("A" if ct[-2] != "A" else "B") + ct[-1]
+    with pytest.raises(DecryptError):
+        old.decrypt(tampered, "snowmcp:refresh:alice")

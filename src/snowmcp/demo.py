@@ -563,6 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("start", help="(re)start the demo")
     sub.add_parser("stop", help="stop everything the demo started")
     sub.add_parser("step1", help="run the seed guide's Step 1 SQL against the running demo emulator")
+    sub.add_parser("env", help="rewrite .demo/env (e.g. after rotate_credentials.yml changed the admin key)")
     browser = sub.add_parser("browser", help="scripted browser used as $BROWSER during the demo")
     browser.add_argument("url")
     args = parser.parse_args(argv)
@@ -571,6 +572,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "stop":
         stop(demo_dir())
         say("demo stopped")
+        return 0
+    if args.command == "env":
+        data = load_settings(demo_dir())
+        say(str(write_env(Settings(demo_dir(), int(data["emulator_port"]), int(data["service_port"]), {}))))
         return 0
     if args.command == "step1":
         data = load_settings(demo_dir())

@@ -89,6 +89,12 @@ def test_code_flow_with_pkce_and_role_scope(
     assert body["username"] == "alice@example.com"
     assert body["refresh_token"] and body["access_token"] != body["refresh_token"]
     assert oauth_role(shared_emulator, body["access_token"]) == "ANALYST"
+    # The token decides the session role: asking the connector for another one is refused.
+    with pytest.raises(snowflake.connector.DatabaseError) as info:
+        shared_emulator.connect(
+            user="", password="", authenticator="oauth", token=body["access_token"], role="PUBLIC"
+        )
+    assert info.value.errno == 390186
 
     # Reusable (default) refresh tokens: a refresh gives an access token only.
     again = refresh(shared_emulator, client, body["refresh_token"])

@@ -209,3 +209,37 @@ def test_query_without_session_is_refused(shared_emulator: Emulator) -> None:
         headers={"Authorization": 'Snowflake Token="made-up"'},
     ).json()
     assert resp["success"] is False and resp["code"] == "390111"
+
+
+def test_session_token_renewal_with_the_master_token(shared_emulator: Emulator) -> None:
+    url = shared_emulator.url
+    body = {"data": {"LOGIN_NAME": "ADMIN", "PASSWORD": "admin-pass-1"}}
+    login = httpx.post(url + "/session/v1/login-request", json=body).json()["data"]
+    renewed = httpx.post(
+        url + "/session/token-request",
+        json={"oldSessionToken": login["token"], "requestType": "RENEW"},
+        headers={"Authorization": f'Snowflake Token="{login["masterToken"]}"'},
+    ).json()
+    assert renewed["success"] is True
+    new_token = renewed["data"]["sessionToken"]
+    assert new_token != login["token"]
+    query = {"sqlText": "SELECT CURRENT_USER()"}
+    old = httpx.post(
+        url + "/queries/v1/query-request",
+        json=query,
+        headers={"Authorization": f'Snowflake Token="{login["token"]}"'},
+    )
+    assert old.json()["success"] is False
+    new = httpx.post(
+        url + "/queries/v1/query-request",
+        json=query,
+        headers={"Authorization": f'Snowflake Token="{new_token}"'},
+    )
+    assert new.json()["data"]["rowset"] == [["ADMIN"]]
+    # A wrong master token renews nothing.
+    bad = httpx.post(
+        url + "/session/token-request",
+        json={"oldSessionToken": new_token, "requestType": "RENEW"},
+        headers={"Authorization": 'Snowflake Token="not-the-master"'},
+    ).json()
+    assert bad["success"] is False

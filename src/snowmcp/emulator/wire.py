@@ -68,6 +68,13 @@ ERR_ROLE_NOT_GRANTED = (
     "Role '{role}' specified in the connect string is not granted to this user. "
     "Contact your local system administrator, or attempt to login with another role, e.g. PUBLIC.",
 )
+ERR_OAUTH_ROLE = (
+    390186,
+    "08004",
+    "The role requested in the connection or the default role if none was requested in the "
+    "connection ('{role}') is not listed in the Access Token or was filtered. Please specify "
+    "another role, or contact your OAuth Authorization server.",
+)
 ERR_OAUTH_INVALID = (390303, "08004", "Invalid OAuth access token. ")
 ERR_OAUTH_EXPIRED = (390318, "08004", "OAuth access token expired. ")
 ERR_SESSION_GONE = (
@@ -357,6 +364,12 @@ class WireProtocol:
                     return failure(*err)
                 user_name, token_role = outcome
                 user = account.users.get(user_name)
+                asked = q.get("roleName")
+                if asked and token_role and _identifier(asked) != token_role:
+                    # The session role comes from the token; another one is refused.
+                    self.ctx.stats.incr("logins", "oauth_role_mismatch")
+                    code, state, text = ERR_OAUTH_ROLE
+                    return failure(code, state, text.format(role=_identifier(asked)))
                 requested_role = token_role
             elif authenticator == "SNOWFLAKE":
                 user = account.user_by_login(str(data.get("LOGIN_NAME") or ""))

@@ -581,3 +581,14 @@ def test_state_round_trip_keeps_everything(h: Harness):
         restored.integrations["MCP_OAUTH"].client_id
         == h.account.integrations["MCP_OAUTH"].client_id
     )
+
+
+def test_alter_role_comment_needs_ownership(h: Harness):
+    h.run("CREATE ROLE COMMENTED COMMENT = 'old'", h.secadmin)
+    h.run("ALTER ROLE COMMENTED SET COMMENT = 'it''s new'", h.secadmin)
+    assert h.rows("SHOW ROLES LIKE 'COMMENTED'")[0]["comment"] == "it's new"
+    assert h.error("ALTER ROLE COMMENTED SET COMMENT = 'x'", h.alice).code == 3001
+    h.run("ALTER ROLE COMMENTED UNSET COMMENT")
+    assert h.account.roles["COMMENTED"].comment == ""
+    assert h.error("ALTER ROLE NOPE SET COMMENT = 'x'").code == 2003
+    h.run("ALTER ROLE IF EXISTS NOPE SET COMMENT = 'x'")

@@ -44,6 +44,7 @@ from snowmcp.emulator.model import (
 )
 from snowmcp.emulator.sql_parser import (
     AlterIntegration,
+    AlterRole,
     AlterUser,
     CreateIntegration,
     CreateMcpServer,
@@ -787,6 +788,17 @@ class _Run:
                     for m in sch.mcp_servers.values():
                         if qualified(db.name, sch.name, m.name) == name:
                             m.owner = role
+
+    def do_AlterRole(self, stmt: AlterRole) -> StatementResult:
+        if stmt.name not in self.acct.roles:
+            if stmt.if_exists:
+                return status("")
+            raise errors.does_not_exist("Role", quote_display(stmt.name))
+        if not self.owns("ROLE", qualified(stmt.name)):
+            raise errors.insufficient_privileges("role", quote_display(stmt.name))
+        self.acct.roles[stmt.name].comment = stmt.comment or ""
+        self.mutated = True
+        return status("")
 
     def do_DropRole(self, stmt: DropRole) -> StatementResult:
         if stmt.name not in self.acct.roles:

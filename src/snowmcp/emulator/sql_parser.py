@@ -142,6 +142,16 @@ class CreateRole(Statement):
 
 
 @dataclass
+class AlterRole(Statement):
+    """ALTER ROLE [IF EXISTS] r SET COMMENT = '...' | UNSET COMMENT."""
+
+    kind: ClassVar[str] = "ALTER_ROLE"
+    name: str
+    if_exists: bool
+    comment: str | None  # None: UNSET COMMENT
+
+
+@dataclass
 class DropRole(Statement):
     kind: ClassVar[str] = "DROP_ROLE"
     name: str
@@ -452,6 +462,15 @@ class Parser:
             else:
                 raise self.error()
             return stmt
+        if self.accept_kw("ROLE"):
+            if_exists = self.if_exists()
+            name = self.ident()
+            if self.accept_kw("UNSET"):
+                self.expect_kw("COMMENT")
+                return AlterRole(name, if_exists, None)
+            self.expect_kw("SET", "COMMENT")
+            self.expect_sym("=")
+            return AlterRole(name, if_exists, self.string())
         if self.accept_kw("USER"):
             if_exists = self.if_exists()
             user = AlterUser(self.ident(), if_exists)

@@ -592,3 +592,23 @@ def test_alter_role_comment_needs_ownership(h: Harness):
     assert h.account.roles["COMMENTED"].comment == ""
     assert h.error("ALTER ROLE NOPE SET COMMENT = 'x'").code == 2003
     h.run("ALTER ROLE IF EXISTS NOPE SET COMMENT = 'x'")
+
+
+def test_role_grant_cycles_versus_redundant_grants(h: Harness):
+    h.run("CREATE ROLE LEAF; GRANT ROLE LEAF TO ROLE SYSADMIN")
+    # ACCOUNTADMIN already inherits LEAF through SYSADMIN: a second path is no cycle.
+    h.run("GRANT ROLE LEAF TO ROLE ACCOUNTADMIN")
+    assert h.error("GRANT ROLE LEAF TO ROLE LEAF").code == 2029
+    assert h.error("GRANT ROLE ACCOUNTADMIN TO ROLE LEAF").code == 2029
+    h.run("GRANT ROLE LEAF TO ROLE PUBLIC")
+    assert ("LEAF", "ROLE", "PUBLIC") in [
+        (g.role, g.granted_to, g.grantee) for g in h.account.role_grants
+    ]
+
+
+def test_grant_on_schema_name_forms(h: Harness):
+    h.run("CREATE ROLE S_ROLE")
+    assert h.error("GRANT USAGE ON SCHEMA PUBLIC TO ROLE S_ROLE").code == 90105
+    h.run("USE DATABASE AICOLLEGE; GRANT USAGE ON SCHEMA PUBLIC TO ROLE S_ROLE")
+    assert h.error("GRANT USAGE ON SCHEMA A.B.C TO ROLE S_ROLE").code == 2003
+    assert [r["name"] for r in h.rows("SHOW GRANTS TO ROLE S_ROLE")] == ["AICOLLEGE.PUBLIC"]

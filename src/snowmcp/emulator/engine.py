@@ -824,11 +824,9 @@ class _Run:
             exists = db in self.acct.databases
             full = qualified(db)
         elif object_type == "SCHEMA":
-            db, sch = self.resolve_schema_name(
-                Name(name.parts[-2:]) if len(name.parts) <= 2 else name, "GRANT"
-            )
             if len(name.parts) > 2:
                 raise errors.does_not_exist("Schema", str(name))
+            db, sch = self.resolve_schema_name(name, "GRANT")
             exists = db in self.acct.databases and sch in self.acct.databases[db].schemas
             full = qualified(db, sch)
         elif object_type in ("WAREHOUSE", "INTEGRATION"):
@@ -913,14 +911,15 @@ class _Run:
             for g in match:
                 grants.remove(g)
         elif not match:
-            if stmt.grantee_type == "ROLE" and stmt.role in self.acct.inherited_roles(
-                stmt.grantee
-            ) - {"PUBLIC"} | {stmt.grantee}:
-                raise errors.invalid_options(
-                    f"Cannot grant role '{stmt.role}' to role '{stmt.grantee}': "
-                    f"it would create a cycle in the role hierarchy."
+            # Refuse a cycle: the granted role must not already inherit the grantee.
+            # (Every role inherits PUBLIC, so granting a role to PUBLIC is no cycle.)
+            if stmt.grantee_type == "ROLE" and (
+                stmt.grantee == stmt.role
+                or (
+                    stmt.grantee != "PUBLIC"
+                    and stmt.grantee in self.acct.inherited_roles(stmt.role)
                 )
-            if stmt.grantee_type == "ROLE" and stmt.grantee in self.acct.inherited_roles(stmt.role):
+            ):
                 raise errors.invalid_options(
                     f"Cannot grant role '{stmt.role}' to role '{stmt.grantee}': "
                     f"'{stmt.grantee}' is already granted to '{stmt.role}' (a cycle)."

@@ -469,6 +469,10 @@ def run(module: AnsibleModule) -> dict[str, Any]:
             current = None
         if current != text:
             continue
+        if want is None and not expected:
+            # Nothing but our entry was ever in it (we created it): remove the file itself.
+            os.unlink(path)
+            return result
         write_atomic(path, new_text, mode, old_stat)
         return result
     module.fail_json(msg=f"{path} kept changing while being edited; try again", path=path)

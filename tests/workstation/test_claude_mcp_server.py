@@ -193,3 +193,9 @@ def test_bad_input_fails_before_any_change(tmp_path: Path, args: dict[str, str],
 def test_absent_on_missing_file_is_a_no_op(tmp_path: Path) -> None:
     result, _ = run_module(tmp_path, name="gong_mcp", state="absent", home=str(tmp_path))
     assert not result["changed"] and not os.path.exists(tmp_path / ".claude.json")
+
+
+def test_removing_the_only_entry_of_a_file_the_module_created_deletes_it(tmp_path: Path) -> None:
+    run_module(tmp_path, name="gong_mcp", url=URL, home=str(tmp_path))
+    result, _ = run_module(tmp_path, name="gong_mcp", state="absent", home=str(tmp_path))
+    assert result["changed"] and not (tmp_path / ".claude.json").exists()

@@ -1,0 +1,207 @@
+"""Role mcp_workstation through playbooks/onboard_user.yml, against a temporary HOME.
+
+The first scenario installs the real client wheel into the per-user virtual environment
+(one pip install for the whole module); the others skip the install to stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PlaybookRun, run_playbook, snapshot, write_inventory
+
+SERVICE = "http://127.0.0.1:9"  # nothing listens there: the role must not need the service
+ACCOUNT = "http://127.0.0.1:8"
+SERVERS = [
+    {"name": "gong_mcp", "database": "AICOLLEGE", "schema": "PUBLIC", "roles": ["MCP_USERS"], "tools": []},
+    {"name": "docs_mcp", "database": "AICOLLEGE", "schema": "PUBLIC", "roles": ["mcp_docs"], "tools": []},
+    {"name": "admin_mcp", "database": "OPS", "schema": "PUBLIC", "roles": ["ADMINS"], "tools": []},
+]
+USERS = [
+    {"login": "alice@example.com", "roles": ["MCP_USERS", "MCP_DOCS"], "shell": "/bin/bash"},
+    {"login": "bob@example.com", "roles": ["MCP_USERS"], "host": "bob-laptop", "shell": "zsh", "servers": ["gong_mcp"]},
+]
+VARS: dict[str, Any] = {
+    "snowflake_connection": {"account": "DEMO-ACCOUNT", "host": "127.0.0.1", "port": 8, "protocol": "http"},
+    "token_service": {"url": SERVICE + "/"},
+    "snowflake_mcp_servers": SERVERS,
+    "mcp_users": USERS,
+}
+CLAUDE_STATE = (
+    '{\n  "numStartups": 3,\n  "machineID": "7ba0ab8ec2a4",\n  "tipsHistory": {"ide": 1},\n'
+    '  "mcpServers": {\n    "github": {\n      "type": "http",\n      "url": "https://api.githubcopilot.com/mcp/"\n'
+    '    }\n  },\n  "projects": {"/home/alice/w": {"mcpServers": {}, "allowedTools": []}}\n}'
+)
+BASHRC = 'export EDITOR=vim\nalias ll="ls -l"\n'
+
+
+def url(name: str, db: str = "AICOLLEGE") -> str:
+    return f"{ACCOUNT}/api/v2/databases/{db}/schemas/PUBLIC/mcp-servers/{name}"
+
+
+@dataclass
+class Onboarded:
+    home: Path
+    inventory: Path
+    before: dict[str, Any]
+    first: PlaybookRun
+    wheel: Path
+
+    def run(self, *extra: str) -> PlaybookRun:
+        return run_playbook(self.home, self.inventory, "-e", "mcp_user=alice@example.com",
+                            "-e", f"mcp_workstation_client_package={self.wheel}", *extra)  # fmt: skip
+
+    def claude(self) -> dict[str, Any]:
+        return dict(json.loads((self.home / ".claude.json").read_text()))
+
+
+@pytest.fixture(scope="module")
+def alice(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path) -> Iterator[Onboarded]:
+    base = tmp_path_factory.mktemp("alice")
+    home = base / "home"
+    home.mkdir()
+    (home / ".claude.json").write_text(CLAUDE_STATE)
+    (home / ".claude.json").chmod(0o600)
+    (home / ".bashrc").write_text(BASHRC)
+    before = snapshot(home)
+    inventory = write_inventory(base / "inventory.yml", VARS)
+    state = Onboarded(home, inventory, before, PlaybookRun(-1, ""), client_wheel)
+    state.first = state.run()
+    yield state
+
+
+def test_first_run_configures_claude_code_shell_and_client(alice: Onboarded) -> None:
+    alice.first.ok()
+    assert alice.first.changed > 0
+    home = alice.home
+    shim = home / ".local/bin/snowmcp"
+    helper = f"{shim} headers"
+    claude = alice.claude()
+    # Servers whose roles intersect the user's (case-insensitively), nothing else; github kept as it was.
+    assert claude["mcpServers"] == {
+        "github": {"type": "http", "url": "https://api.githubcopilot.com/mcp/"},
+        "gong_mcp": {"type": "http", "url": url("gong_mcp"), "headersHelper": helper},
+        "docs_mcp": {"type": "http", "url": url("docs_mcp"), "headersHelper": helper},
+    }
+    text = (home / ".claude.json").read_text()
+    assert text.startswith(CLAUDE_STATE.split('\n    }\n  },\n  "projects"')[0] + "\n    },")
+    assert text.endswith('  },\n  "projects": {"/home/alice/w": {"mcpServers": {}, "allowedTools": []}}\n}')
+    assert oct((home / ".claude.json").stat().st_mode & 0o777) == "0o600"
+
+    assert shim.is_symlink() and os.readlink(shim) == str(home / ".local/share/snowmcp/bin/snowmcp")
+    config = (home / ".config/snowmcp/config.toml").read_text()
+    assert f'service_url = "{SERVICE}"' in config and 'login = "alice@example.com"' in config
+    assert oct((home / ".config/snowmcp").stat().st_mode & 0o777) == "0o700"
+    assert oct((home / ".config/snowmcp/config.toml").stat().st_mode & 0o777) == "0o600"
+    bashrc = (home / ".bashrc").read_text()
+    assert bashrc.startswith(BASHRC) and bashrc.count("# BEGIN snowmcp") == 1
+    assert not (home / ".zshrc").exists() and not (home / ".mcp.json").exists()
+    assert "sign in once by running `snowmcp login`" in alice.first.output
+
+
+def test_second_run_changes_nothing(alice: Onboarded) -> None:
+    before = snapshot(alice.home)
+    run = alice.run().ok()
+    assert run.changed == 0, run.output[-4000:]
+    assert snapshot(alice.home) == before
+
+
+def test_installed_client_reads_its_config_and_lists_the_servers(alice: Onboarded) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNOWMCP_")}
+    env["HOME"] = str(alice.home)
+    proc = subprocess.run([str(alice.home / ".local/bin/snowmcp"), "status", "--json"], env=env,
+                          capture_output=True, text=True, timeout=30, cwd="/")  # fmt: skip
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and report["service_url"] == SERVICE and not report["service_ok"]
+    assert {s["name"] for s in report["servers"]} == {"gong_mcp", "docs_mcp"}
+    proc = subprocess.run([str(alice.home / ".local/bin/snowmcp"), "headers"], env=env,
+                          capture_output=True, text=True, timeout=30, cwd="/")  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == "" and "snowmcp login" in proc.stderr
+
+
+def test_shell_block_sets_path_service_and_refresh_mcp(alice: Onboarded) -> None:
+    script = 'source "$HOME/.bashrc"; echo "$SNOWMCP_SERVICE_URL"; command -v snowmcp; type -t refresh_mcp'
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], env={"HOME": str(alice.home), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert proc.stdout.split() == [SERVICE, str(alice.home / ".local/bin/snowmcp"), "function"], proc.stderr
+
+
+def test_losing_a_role_removes_only_that_server(alice: Onboarded) -> None:
+    users = [dict(USERS[0], roles=["MCP_USERS"]), USERS[1]]
+    run = alice.run("-e", json.dumps({"mcp_users": users})).ok()
+    assert run.changed > 0
+    assert set(alice.claude()["mcpServers"]) == {"github", "gong_mcp"}
+
+
+def test_offboarding_removes_exactly_what_was_added(alice: Onboarded) -> None:
+    users = [dict(USERS[0], state="absent"), USERS[1]]
+    run = alice.run("-e", json.dumps({"mcp_users": users})).ok()
+    assert run.changed > 0
+    assert snapshot(alice.home) == alice.before
+    assert (alice.home / ".claude.json").read_text() == CLAUDE_STATE
+    assert alice.run("-e", json.dumps({"mcp_users": users})).ok().changed == 0
+
+
+# --- scenarios without the client install (fast) ---------------------------------------------
+
+NO_INSTALL = ("-e", "mcp_workstation_install_client=false")
+
+
+def test_invalid_claude_json_fails_before_anything_changes(fresh_home: Path) -> None:
+    (fresh_home / ".claude.json").write_text('{"mcpServers": {"x": 1},}')
+    before = snapshot(fresh_home)
+    inventory = write_inventory(fresh_home.parent / "inv.yml", VARS)
+    run = run_playbook(fresh_home, inventory, "-e", "mcp_user=alice@example.com", *NO_INSTALL)
+    assert run.rc != 0
+    assert "is not valid JSON (line 1, column 25" in run.output and "left untouched" in run.output
+    assert snapshot(fresh_home) == before
+
+
+def test_unknown_user_and_bad_service_url_fail_clearly(fresh_home: Path) -> None:
+    inventory = write_inventory(fresh_home.parent / "inv.yml", VARS)
+    run = run_playbook(fresh_home, inventory, "-e", "mcp_user=mallory@example.com", *NO_INSTALL)
+    assert run.rc != 0 and '"mallory@example.com" is not a login in mcp_users' in run.output
+    bad = dict(VARS, token_service={"url": "http://svc/$(id)"})
+    run = run_playbook(fresh_home, write_inventory(fresh_home.parent / "bad.yml", bad), "-e", "mcp_user=alice@example.com", *NO_INSTALL)
+    assert run.rc != 0 and "token_service.url" in run.output
+    assert snapshot(fresh_home) == {}
+
+
+def test_zsh_fish_and_home_mcp_json_on_request_then_offboard(fresh_home: Path) -> None:
+    inventory = write_inventory(fresh_home.parent / "inv.yml", VARS)
+    extra = ("-e", "mcp_user=bob@example.com", "-e", '{"mcp_workstation_shells": ["zsh", "fish"]}',
+             "-e", "mcp_workstation_write_home_mcp_json=true", *NO_INSTALL)  # fmt: skip
+    run_playbook(fresh_home, inventory, *extra).ok()
+    helper = f"{fresh_home}/.local/bin/snowmcp headers"
+    entry = {"type": "http", "url": url("gong_mcp"), "headersHelper": helper}
+    # bob's `servers` list narrows what his roles allow.
+    assert json.loads((fresh_home / ".claude.json").read_text()) == {"mcpServers": {"gong_mcp": entry}}
+    assert json.loads((fresh_home / ".mcp.json").read_text()) == {"mcpServers": {"gong_mcp": entry}}
+    assert f"SNOWMCP_SERVICE_URL={SERVICE}; export" in (fresh_home / ".zshrc").read_text()
+    fish = (fresh_home / ".config/fish/conf.d/snowmcp.fish").read_text()
+    assert f"set -gx SNOWMCP_SERVICE_URL {SERVICE}" in fish and "function refresh_mcp" in fish
+    assert not (fresh_home / ".bashrc").exists()
+
+    users = [USERS[0], dict(USERS[1], state="absent")]
+    run_playbook(fresh_home, inventory, *extra, "-e", json.dumps({"mcp_users": users})).ok()
+    assert snapshot(fresh_home) == {}, "offboarding must leave no file behind"
+
+
+def test_check_mode_on_a_fresh_home_writes_nothing(fresh_home: Path) -> None:
+    inventory = write_inventory(fresh_home.parent / "inv.yml", VARS)
+    run = run_playbook(fresh_home, inventory, "--check", "-e", "mcp_user=alice@example.com", *NO_INSTALL).ok()
+    assert run.changed > 0
+    assert snapshot(fresh_home) == {}
+
+
+def test_hosts_only_get_their_own_users(fresh_home: Path) -> None:
+    inventory = write_inventory(fresh_home.parent / "inv.yml", VARS)
+    run = run_playbook(fresh_home, inventory, *NO_INSTALL).ok()  # no mcp_user: nobody lives on "localhost"
+    assert run.changed == 0 and snapshot(fresh_home) == {}

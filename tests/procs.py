@@ -111,7 +111,6 @@ class Emulator:
             "account": "DEMO-ACCOUNT", "user": user, "password": password,
             "host": "127.0.0.1", "port": self.port, "protocol": "http",
             "login_timeout": 10, "network_timeout": 30,
-            "ocsp_fail_open": True, "insecure_mode": True,
         }  # fmt: skip
         params.update(kwargs)
         return snowflake.connector.connect(**params)

@@ -64,6 +64,7 @@ def base_inventory(port: int) -> dict[str, Any]:
             {"login": "alice@example.com", "roles": ["MCP_USERS", "MCP_SALES"]},
             {"login": "BOB@example.com", "roles": ["MCP_USERS"]},
             {"login": "carol@example.com", "roles": ["MCP_USERS"]},
+            {"login": "o'brien@example.com", "roles": ["MCP_USERS"]},
             {"login": "nobody@example.com", "roles": ["MCP_USERS"]},
         ],
     }
@@ -163,3 +164,50 @@ def snapshot(emu: Any) -> dict[str, Any]:
         "servers": sorted(mcp_servers(emu)),
         "integrations": sorted(r["name"] for r in emu.query("SHOW SECURITY INTEGRATIONS")),
     }
+
+
+def sign_in(emu: Any, login: str, password: str, role: str, redirect_uri: str) -> dict[str, Any]:
+    """A real OAuth authorization-code flow over HTTP against the emulator; returns the token response.
+
+    Creates the user's delegated authorization, as a token-service sign-in does.
+    """
+    import base64
+    import hashlib
+    import secrets
+    import urllib.parse
+
+    import httpx
+
+    creds = client_secrets(emu)
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+    form = {
+        "client_id": creds["OAUTH_CLIENT_ID"], "response_type": "code", "redirect_uri": redirect_uri,
+        "state": "s1", "scope": f"refresh_token session:role:{role}", "username": login, "password": password,
+        "code_challenge": challenge, "code_challenge_method": "S256",
+    }  # fmt: skip
+    resp = httpx.post(emu.url + "/oauth/authorize", data=form, follow_redirects=False, timeout=10)
+    assert resp.status_code == 302, resp.text[:500]
+    code = urllib.parse.parse_qs(urllib.parse.urlparse(resp.headers["location"]).query)["code"][0]
+    basic = base64.b64encode(f"{creds['OAUTH_CLIENT_ID']}:{creds['OAUTH_CLIENT_SECRET']}".encode()).decode()
+    token = httpx.post(
+        emu.url + "/oauth/token-request",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier},
+        headers={"Authorization": f"Basic {basic}"}, timeout=10,
+    )  # fmt: skip
+    assert token.status_code == 200, token.text
+    return dict(token.json())
+
+
+def refresh(emu: Any, refresh_token: str) -> Any:
+    import base64
+
+    import httpx
+
+    creds = client_secrets(emu)
+    basic = base64.b64encode(f"{creds['OAUTH_CLIENT_ID']}:{creds['OAUTH_CLIENT_SECRET']}".encode()).decode()
+    return httpx.post(
+        emu.url + "/oauth/token-request",
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+        headers={"Authorization": f"Basic {basic}"}, timeout=10,
+    )  # fmt: skip

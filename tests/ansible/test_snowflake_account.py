@@ -1,0 +1,167 @@
+"""The account play end to end: ansible-playbook against a real emulator, state read back via the connector.
+
+The tests in this module share one emulator and run in order: the first one
+converges the seeded account, later ones change the inventory or the account
+and check what the play does about it. Each asserts on state read back, not on
+return codes alone.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from procs import Emulator
+from snowflake_helpers import (
+    base_inventory,
+    client_secrets,
+    grants_of,
+    grants_to,
+    integration,
+    mcp_servers,
+    refresh,
+    role_names,
+    run_play,
+    sign_in,
+    snapshot,
+    users_of,
+    write_inventory,
+)
+
+REDIRECT = "http://127.0.0.1:8765/v1/oauth/callback"
+
+
+@pytest.fixture(scope="module")
+def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    server = Emulator(tmp_path_factory.mktemp("emulator")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def inv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("inventory")
+
+
+def inventory(emu: Emulator, inv_dir: Path, name: str = "inv.yml", **changes: Any) -> Path:
+    variables = base_inventory(emu.port)
+    variables.update(copy.deepcopy(changes))
+    return write_inventory(inv_dir / name, variables)
+
+
+def test_check_mode_plans_but_changes_nothing(emu: Emulator, inv_dir: Path) -> None:
+    before = snapshot(emu)
+    result = run_play(inventory(emu, inv_dir), "--check", "--diff")
+    assert "Converge every grant of the MCP roles (objects, roles, users) in one call" in result.changed_tasks
+    assert snapshot(emu) == before
+    assert "MCP_USERS" not in role_names(emu)
+
+
+def test_first_run_converges(emu: Emulator, inv_dir: Path) -> None:
+    result = run_play(inventory(emu, inv_dir))
+    assert result.recap()["failed"] == 0
+    assert {"MCP_USERS", "MCP_SALES"} <= role_names(emu)
+    # Logins resolve to user names: bob's login is lower-case, his SCIM name upper-case.
+    assert users_of(emu, "MCP_USERS") == {"alice@example.com", "BOB@EXAMPLE.COM", "carol@example.com", "o'brien@example.com"}
+    assert users_of(emu, "MCP_SALES") == {"alice@example.com"}
+    assert ("ROLE", "SYSADMIN") in grants_of(emu, "MCP_USERS")
+    assert grants_to(emu, "MCP_USERS") == {
+        ("USAGE", "DATABASE", "AICOLLEGE"),
+        ("USAGE", "SCHEMA", "AICOLLEGE.PUBLIC"),
+        ("USAGE", "CORTEX_AGENT_SERVER", "AICOLLEGE.PUBLIC.DOCS_MCP"),
+        ("USAGE", "CORTEX_SEARCH_SERVICE", "AICOLLEGE.PUBLIC.DOCS_SEARCH"),
+        ("USAGE", "WAREHOUSE", "COMPUTE_WH"),
+    }
+    assert ("USAGE", "CORTEX_AGENT_SERVER", "AICOLLEGE.PUBLIC.GONG_MCP") in grants_to(emu, "MCP_SALES")
+    assert set(mcp_servers(emu)) == {"GONG_MCP", "DOCS_MCP"}
+    props = integration(emu)
+    assert props["OAUTH_REDIRECT_URI"] == REDIRECT
+    assert props["ALLOWED_ROLES_LIST"].split(",") == ["MCP_SALES", "MCP_USERS"] or set(
+        props["ALLOWED_ROLES_LIST"].split(",")
+    ) == {"MCP_USERS", "MCP_SALES"}
+    assert props["OAUTH_ENFORCE_PKCE"] == "true"
+    # The login with no Snowflake user is reported, not guessed.
+    assert "No Snowflake user for: nobody@example.com" in result.out
+
+
+def test_second_run_changes_nothing(emu: Emulator, inv_dir: Path) -> None:
+    before = snapshot(emu)
+    secrets_before = client_secrets(emu)
+    result = run_play(inventory(emu, inv_dir))
+    assert result.changed_tasks == []
+    assert result.recap()["changed"] == 0
+    assert snapshot(emu) == before
+    assert client_secrets(emu) == secrets_before
+
+
+def test_exact_purges_only_what_it_manages(emu: Emulator, inv_dir: Path) -> None:
+    drift = [
+        'GRANT ROLE MCP_USERS TO USER "dave@example.com"',  # holder not in the inventory: revoked
+        "GRANT ROLE MCP_USERS TO ROLE ANALYST",  # role holder not in the inventory: revoked
+        "GRANT USAGE ON CORTEX SEARCH SERVICE AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED TO ROLE MCP_USERS",
+        "GRANT USAGE ON DATABASE AICOLLEGE TO ROLE ANALYST",  # unmanaged role: kept
+        "GRANT ROLE ANALYST TO ROLE MCP_SALES",  # an unmanaged role held by a managed one: kept
+    ]
+    for sql in drift:
+        emu.query(sql)
+    analyst_users = users_of(emu, "ANALYST")
+    result = run_play(inventory(emu, inv_dir))
+    assert result.changed_tasks == ["Converge every grant of the MCP roles (objects, roles, users) in one call"]
+    assert "dave@example.com" not in users_of(emu, "MCP_USERS")
+    assert ("ROLE", "ANALYST") not in grants_of(emu, "MCP_USERS")
+    assert ("USAGE", "CORTEX_SEARCH_SERVICE", "AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED") not in grants_to(emu, "MCP_USERS")
+    assert ("USAGE", "DATABASE", "AICOLLEGE") in grants_to(emu, "ANALYST")
+    assert ("ROLE", "MCP_SALES") in grants_of(emu, "ANALYST")
+    assert users_of(emu, "ANALYST") == analyst_users
+    assert run_play(inventory(emu, inv_dir)).changed_tasks == []
+
+
+def test_mcp_spec_change_keeps_every_grant(emu: Emulator, inv_dir: Path) -> None:
+    emu.query("GRANT USAGE ON MCP SERVER AICOLLEGE.PUBLIC.DOCS_MCP TO ROLE ANALYST")  # a grant the inventory does not know
+    grants_on = {(r["privilege"], r["grantee_name"]) for r in emu.query("SHOW GRANTS ON MCP SERVER AICOLLEGE.PUBLIC.DOCS_MCP")}
+    creates = emu.stats()["queries"].get("CREATE_MCP_SERVER", 0)
+    variables = base_inventory(emu.port)
+    variables["snowflake_mcp_servers"][1]["tools"][0]["description"] = "Search the onboarding docs"
+    result = run_play(write_inventory(inv_dir / "spec.yml", variables))
+    assert result.changed_tasks == ["Converge the MCP servers (a spec change keeps every grant on the server)"]
+    assert emu.stats()["queries"].get("CREATE_MCP_SERVER", 0) == creates + 1
+    spec = emu.query("DESCRIBE MCP SERVER AICOLLEGE.PUBLIC.DOCS_MCP")[0]["server_spec"]
+    assert "Search the onboarding docs" in spec
+    after = {(r["privilege"], r["grantee_name"]) for r in emu.query("SHOW GRANTS ON MCP SERVER AICOLLEGE.PUBLIC.DOCS_MCP")}
+    assert after == grants_on
+    assert ("USAGE", "ANALYST") in after
+    assert run_play(write_inventory(inv_dir / "spec.yml", variables)).changed_tasks == []
+
+
+def test_integration_is_altered_in_place(emu: Emulator, inv_dir: Path) -> None:
+    creds = client_secrets(emu)
+    changed = base_inventory(emu.port)["snowflake_oauth_integration"] | {"refresh_token_validity": 86400, "comment": "v2"}
+    run_play(inventory(emu, inv_dir, "integ.yml", snowflake_oauth_integration=changed))
+    props = integration(emu)
+    assert props["OAUTH_REFRESH_TOKEN_VALIDITY"] == "86400"
+    assert props["COMMENT"] == "v2"
+    assert client_secrets(emu) == creds  # same client: ALTER, never CREATE OR REPLACE
+    assert run_play(inventory(emu, inv_dir, "integ.yml", snowflake_oauth_integration=changed)).changed_tasks == []
+
+
+def test_offboarding_revokes_roles_and_delegations(emu: Emulator, inv_dir: Path) -> None:
+    tokens = sign_in(emu, "carol@example.com", "carol-pass-1", "MCP_USERS", REDIRECT)
+    assert refresh(emu, tokens["refresh_token"]).status_code == 200
+    assert emu.query('SHOW DELEGATED AUTHORIZATIONS BY USER "carol@example.com"')
+    variables = base_inventory(emu.port)
+    for user in variables["mcp_users"]:
+        if user["login"] == "carol@example.com":
+            user["state"] = "absent"
+    path = write_inventory(inv_dir / "offboard.yml", variables)
+    result = run_play(path)
+    assert "Offboard users with state absent (remove their delegated authorizations)" in result.changed_tasks
+    assert "carol@example.com" not in users_of(emu, "MCP_USERS")
+    assert emu.query('SHOW DELEGATED AUTHORIZATIONS BY USER "carol@example.com"') == []
+    denied = refresh(emu, tokens["refresh_token"])
+    assert denied.status_code in (400, 401) and denied.json()["error"] == "invalid_grant"
+    assert run_play(path).changed_tasks == []

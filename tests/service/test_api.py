@@ -4,6 +4,7 @@ matrix, one-time codes, allow-list, admin API, audit, metrics, and secrets kept 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -169,9 +170,15 @@ def test_unknown_routes_answer_json(env: dict[str, Any]) -> None:
 def test_audit_log_records_events_without_secrets(env: dict[str, Any]) -> None:
     svc, keys = env["svc"], env["keys"]
     svc.request("GET", "/v1/token", keys["alice@example.com"])
-    lines = [json.loads(line) for line in svc.audit.read_text().splitlines()]
-    events = {e["event"] for e in lines}
-    assert {"signin", "token", "revoke", "admin_list_users"} <= events
+    expected = {"signin", "token", "revoke", "admin_list_users"}
+    deadline = time.time() + 10  # the service writes buffered audit lines every second
+    while True:
+        lines = [json.loads(line) for line in svc.audit.read_text().splitlines()]
+        events = {e["event"] for e in lines}
+        if expected <= events or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert expected <= events
     fetch = [e for e in lines if e["event"] == "token" and e.get("user") == "alice@example.com"]
     assert fetch and fetch[-1]["result"] == "ok" and fetch[-1]["client"] == "127.0.0.1"
     assert (svc.audit.stat().st_mode & 0o777) == 0o600

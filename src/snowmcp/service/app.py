@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,6 +34,7 @@ def error(status: int, code: str, message: str, headers: dict[str, str] | None =
     return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
 
 
+NO_STORE = {"Cache-Control": "no-store"}
 REAUTH_MESSAGE = "Your Snowflake sign-in has expired or was revoked: run `snowmcp login`."
 
 
@@ -49,6 +52,7 @@ class Service:
         self.tokens = TokenManager(settings, self.store, self.keyring, self.oauth, self.metrics, self.audit)
         self.login = LoginFlow(settings, self.store, self.keyring, self.oauth, self.metrics, self.audit)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        self.token_ok = self.metrics.requests.labels("token", "ok")  # hot path: bind the label once
         # Admin keys are compared as hashes: config files may hold `sha256:<hex>` only.
         self.admin_hashes = tuple(k[7:] if k.startswith("sha256:") else hash_secret(k) for k in settings.admin_keys)
 
@@ -120,12 +124,11 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
             s.metrics.requests.labels("token", "unavailable").inc()
             s.audit.write("token", user=rec.login, result="unavailable", client=_client(request))
             return error(503, "unavailable", str(exc), {"Retry-After": str(max(1, round(exc.retry_after)))})
-        s.metrics.requests.labels("token", "ok").inc()
+        s.token_ok.inc()
         s.audit.write("token", user=rec.login, result="ok", client=_client(request))
-        return JSONResponse(
-            {"access_token": access, "token_type": "Bearer", "expires_at": int(expires_at), "username": rec.login},
-            headers={"Cache-Control": "no-store"},
-        )
+        body = json.dumps({"access_token": access, "token_type": "Bearer", "expires_at": int(expires_at),
+                           "username": rec.login}, separators=(",", ":"))  # fmt: skip
+        return Response(body, media_type="application/json", headers=NO_STORE)
 
     async def me(request: Request) -> Response:
         s = svc(request)
@@ -242,9 +245,19 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         service = Service(settings, store)
         svc_holder["svc"] = service
         app.state.service = service
+
+        async def flush_audit() -> None:
+            while True:
+                await asyncio.sleep(service.audit.FLUSH_EVERY)
+                service.audit.flush()
+
+        flusher = asyncio.create_task(flush_audit())
         try:
             yield
         finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
             await service.close()
 
     routes: list[Any] = [

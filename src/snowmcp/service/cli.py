@@ -77,7 +77,9 @@ async def _rotate(settings: Settings) -> dict[str, int]:
                     break
                 counts["retried"] += 1
                 rec = await store.get(rec.username)
-        AuditLog(settings.audit_log, sys.stderr).write("keys_rotate", key_id=ring.primary_id, **counts)
+        audit = AuditLog(settings.audit_log, sys.stderr)
+        audit.write("keys_rotate", key_id=ring.primary_id, **counts)
+        audit.close()
     finally:
         await store.close()
     return counts
@@ -119,7 +121,9 @@ async def _revoke(settings: Settings, login: str) -> bool:
     store = open_store(settings.store)
     try:
         found = await store.delete(normalise_login(login))
-        AuditLog(settings.audit_log, sys.stderr).write("revoke", user=login, admin="cli", found=found)
+        audit = AuditLog(settings.audit_log, sys.stderr)
+        audit.write("revoke", user=login, admin="cli", found=found)
+        audit.close()
         return found
     finally:
         await store.close()

@@ -1,0 +1,213 @@
+"""End to end with real parts only: the emulator, the token service, the onboarding playbook,
+`snowmcp login` through a scripted browser, the real Claude Code CLI and the `mcp` SDK.
+
+Claude Code comes from npm (`npm install @anthropic-ai/claude-code` into .cache/claude-code at
+the repository root, reused across runs). The emulator issues access tokens that live
+ACCESS_TTL seconds, so the test can show an expired token being replaced with no user action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import ROOT, run_playbook, write_inventory
+
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "service"))
+
+from procs import Emulator, free_port
+from svc import ServiceProc, service_env, setup_integration
+
+pytestmark = [pytest.mark.claude, pytest.mark.slow]
+
+CLAUDE_DIR = ROOT / ".cache" / "claude-code"
+CLAUDE = CLAUDE_DIR / "node_modules" / ".bin" / "claude"
+ACCESS_TTL = 6  # seconds; the service serves a cached token only while > TTL/2 remains
+SERVER = "GONG_MCP"
+SPEC = """
+tools:
+  - name: "call-search"
+    type: "CORTEX_SEARCH_SERVICE_QUERY"
+    identifier: "AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED"
+    title: "Gong Search"
+    description: "cortex search for gong calls"
+"""
+
+
+def claude_cli() -> Path:
+    """The real Claude Code CLI, installed from npm once per checkout."""
+    if not CLAUDE.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is needed to install @anthropic-ai/claude-code (apt-get install nodejs npm)")
+        CLAUDE_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error", "@anthropic-ai/claude-code"],
+                       cwd=CLAUDE_DIR, check=True, timeout=600)  # fmt: skip
+    return CLAUDE
+
+
+@dataclass
+class World:
+    emu: Emulator
+    svc: ServiceProc
+    home: Path
+    outside: Path  # a working folder outside HOME
+    env: dict[str, str]
+
+    @property
+    def shim(self) -> Path:
+        return self.home / ".local" / "bin" / "snowmcp"
+
+    @property
+    def server_url(self) -> str:
+        return f"{self.emu.url}/api/v2/databases/AICOLLEGE/schemas/PUBLIC/mcp-servers/{SERVER}"
+
+    def snowmcp(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(self.shim), *args], env=self.env, cwd=self.outside,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    def claude_mcp_list(self) -> str:
+        env = dict(self.env, DISABLE_TELEMETRY="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
+                   MCP_TIMEOUT="20000")  # fmt: skip
+        proc = subprocess.run([str(claude_cli()), "mcp", "list"], env=env, cwd=self.outside,
+                              capture_output=True, text=True, timeout=180)  # fmt: skip
+        return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path) -> Iterator[World]:
+    base = tmp_path_factory.mktemp("e2e")
+    claude_cli()  # install first: a failure here should not leave services running
+    emu = Emulator(base / "emulator", extra_args=["--access-token-ttl", str(ACCESS_TTL)]).start()
+    svc = ServiceProc(base / "service", env={})
+    try:
+        svc.port = free_port()
+        integ = setup_integration(emu, f"{svc.url}/v1/oauth/callback", role="MCP_USERS",
+                                  users=("alice@example.com",))  # fmt: skip
+        for sql in (
+            f"CREATE OR REPLACE MCP SERVER AICOLLEGE.PUBLIC.{SERVER} FROM SPECIFICATION $${SPEC}$$",
+            "GRANT USAGE ON DATABASE AICOLLEGE TO ROLE MCP_USERS",
+            "GRANT USAGE ON SCHEMA AICOLLEGE.PUBLIC TO ROLE MCP_USERS",
+            "GRANT USAGE ON CORTEX SEARCH SERVICE AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED TO ROLE MCP_USERS",
+            f"GRANT USAGE ON MCP SERVER AICOLLEGE.PUBLIC.{SERVER} TO ROLE MCP_USERS",
+        ):
+            emu.query(sql)
+        svc.env = service_env(emu, integ, f"sqlite:///{base / 'service' / 'store.db'}")
+        svc.start()
+
+        home = base / "home"
+        home.mkdir()
+        outside = base / "work"
+        outside.mkdir()
+        inventory = write_inventory(base / "inventory.yml", {
+            "snowflake_connection": {"account": "DEMO-ACCOUNT", "host": "127.0.0.1", "port": emu.port, "protocol": "http"},
+            "token_service": {"url": svc.url},
+            "snowflake_mcp_servers": [{"name": SERVER, "database": "AICOLLEGE", "schema": "PUBLIC",
+                                       "roles": ["MCP_USERS"], "tools": []}],
+            "mcp_users": [{"login": "alice@example.com", "roles": ["MCP_USERS"], "shell": "bash"}],
+        })  # fmt: skip
+        run = run_playbook(home, inventory, "-e", "mcp_user=alice@example.com",
+                           "-e", f"mcp_workstation_client_package={client_wheel}").ok()  # fmt: skip
+        assert "sign in once by running `snowmcp login`" in run.output
+
+        browser = base / "browser"
+        browser.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT}/tests/service/browser.py" "$1"\n')
+        browser.chmod(0o755)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SNOWMCP_", "ANTHROPIC_", "CLAUDE"))}
+        env.update(HOME=str(home), BROWSER=str(browser), SNOWMCP_KEYRING="0",
+                   SNOWMCP_TEST_USERNAME="alice@example.com", SNOWMCP_TEST_PASSWORD="alice-pass-1")  # fmt: skip
+        yield World(emu, svc, home, outside, env)
+    finally:
+        svc.stop()
+        emu.stop()
+
+
+def mcp_search(world: World, headers: dict[str, str], query: str) -> tuple[list[str], list[str]]:
+    """Tool names and result titles through the mcp SDK's streamable HTTP client."""
+    import httpx2
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def run() -> tuple[list[str], list[str]]:
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=20) as http,
+            streamable_http_client(world.server_url, http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            tools = await session.list_tools()
+            called = await session.call_tool("call-search", {"query": query})
+            text = called.content[0].text  # type: ignore[union-attr]
+            return [t.name for t in tools.tools], [r["title"] for r in json.loads(text)["results"]]
+
+    return asyncio.run(run())
+
+
+def current_headers(world: World) -> dict[str, str]:
+    proc = world.snowmcp("headers")
+    assert proc.returncode == 0, proc.stderr
+    headers = json.loads(proc.stdout)  # exactly one JSON object, nothing else on stdout
+    assert list(headers) == ["Authorization"] and headers["Authorization"].startswith("Bearer ")
+    return dict(headers)
+
+
+def test_login_through_the_browser_stores_the_key_privately(world: World) -> None:
+    before = world.snowmcp("status", "--json")
+    assert before.returncode == 1 and json.loads(before.stdout)["signed_in"] is False
+    proc = world.snowmcp("login")
+    assert proc.returncode == 0, proc.stderr
+    assert "Signed in as alice@example.com" in proc.stderr and f"{world.svc.url}/v1/login?" in proc.stderr
+    creds = world.home / ".config" / "snowmcp" / "credentials"
+    assert oct(creds.stat().st_mode & 0o777) == "0o600"
+    record = json.loads(creds.read_text())
+    assert record["storage"] == "file" and record["username"].lower() == "alice@example.com"
+    assert record["api_key"] not in (world.home / ".config/snowmcp/config.toml").read_text()
+    assert record["api_key"] not in (world.home / ".bashrc").read_text()
+    assert record["api_key"] not in proc.stdout + proc.stderr
+    status = json.loads(world.snowmcp("status", "--json").stdout)
+    assert status["signed_in"] and status["service_ok"] and status["days_left"] > 0
+    assert [s["name"] for s in status["servers"]] == [SERVER]
+
+
+def test_claude_code_connects_from_a_folder_outside_home(world: World) -> None:
+    out = world.claude_mcp_list()
+    line = next((ln for ln in out.splitlines() if ln.startswith(f"{SERVER}:")), "")
+    assert line == f"{SERVER}: {world.server_url} (HTTP) - ✔ Connected", out
+    assert not re.search(r"Failed|Pending approval|Needs authentication", out), out
+
+
+def test_mcp_sdk_with_snowmcp_headers_searches_the_seeded_calls(world: World) -> None:
+    tools, titles = mcp_search(world, current_headers(world), "databricks")
+    assert tools == ["call-search"]
+    assert set(titles) == {"Acme renewal call", "Initech QBR"}
+
+
+def test_expired_access_token_is_replaced_without_user_action(world: World) -> None:
+    old = current_headers(world)
+    refreshes_before = world.emu.stats().get("token_requests", {}).get("refresh_token:ok", 0)
+    time.sleep(ACCESS_TTL + 1)  # let the emulator's access token expire
+    rejected = httpx.post(world.server_url, headers={**old, "Accept": "application/json, text/event-stream"},
+                          json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, timeout=10)  # fmt: skip
+    assert rejected.status_code == 401, "the old token must really be expired"
+
+    new = current_headers(world)
+    assert new != old
+    _, titles = mcp_search(world, new, "databricks")
+    assert "Acme renewal call" in titles
+    out = world.claude_mcp_list()
+    assert f"{SERVER}: {world.server_url} (HTTP) - ✔ Connected" in out.splitlines(), out
+    after: dict[str, Any] = world.emu.stats().get("token_requests", {})
+    assert after.get("refresh_token:ok", 0) > refreshes_before, after

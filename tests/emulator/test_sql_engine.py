@@ -612,3 +612,17 @@ def test_grant_on_schema_name_forms(h: Harness):
     h.run("USE DATABASE AICOLLEGE; GRANT USAGE ON SCHEMA PUBLIC TO ROLE S_ROLE")
     assert h.error("GRANT USAGE ON SCHEMA A.B.C TO ROLE S_ROLE").code == 2003
     assert [r["name"] for r in h.rows("SHOW GRANTS TO ROLE S_ROLE")] == ["AICOLLEGE.PUBLIC"]
+
+
+def test_if_exists_treats_invisible_objects_as_missing(h: Harness):
+    h.run(
+        INTEGRATION.format(extra="")
+        + f"; CREATE MCP SERVER AICOLLEGE.PUBLIC.HIDDEN FROM SPECIFICATION {SPEC}"
+    )
+    h.run(
+        "DROP MCP SERVER IF EXISTS AICOLLEGE.PUBLIC.HIDDEN; DROP SECURITY INTEGRATION IF EXISTS MCP_OAUTH",
+        h.alice,
+    )
+    assert h.account.mcp_server("AICOLLEGE", "PUBLIC", "HIDDEN") is not None
+    assert "MCP_OAUTH" in h.account.integrations
+    assert h.error("DROP MCP SERVER AICOLLEGE.PUBLIC.HIDDEN", h.alice).code == 2003

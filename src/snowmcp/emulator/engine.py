@@ -392,6 +392,9 @@ class _Run:
             raise errors.does_not_exist("Integration", quote_display(name))
         return found
 
+    def integration_visible(self, name: str) -> bool:
+        return name in self.acct.integrations and self.any_privilege("INTEGRATION", qualified(name))
+
     def integration_values(self, props: list[Prop], *, create: bool) -> dict[str, object]:
         """Validate `NAME = value` pairs; returns model field -> value. Nothing is changed here."""
         seen: set[str] = set()
@@ -525,7 +528,8 @@ class _Run:
 
     def do_AlterIntegration(self, stmt: AlterIntegration) -> StatementResult:
         values = self.integration_values(stmt.set_props, create=False) if stmt.set_props else {}
-        if stmt.name not in self.acct.integrations and stmt.if_exists:
+        # IF EXISTS: an integration this role cannot see counts as missing, as in Snowflake.
+        if stmt.if_exists and not self.integration_visible(stmt.name):
             return status("")
         integ = self.integration_or_error(stmt.name, owner=True)
         if stmt.refresh:
@@ -550,7 +554,8 @@ class _Run:
         return status("")
 
     def do_DropIntegration(self, stmt: DropIntegration) -> StatementResult:
-        if stmt.name not in self.acct.integrations and stmt.if_exists:
+        # IF EXISTS: an integration this role cannot see counts as missing, as in Snowflake.
+        if stmt.if_exists and not self.integration_visible(stmt.name):
             return status(
                 "", f"Drop statement executed successfully ({stmt.name} already dropped)."
             )
@@ -684,6 +689,13 @@ class _Run:
         self.mutated = True
         return status("", f"MCP Server {name} successfully created.")
 
+    def mcp_server_visible(self, db: str, sch: str, name: str) -> bool:
+        return (
+            self.acct.mcp_server(db, sch, name) is not None
+            and self.visible_schema(db, sch) is not None
+            and self.any_privilege("CORTEX_AGENT_SERVER", qualified(db, sch, name))
+        )
+
     def mcp_server_or_error(self, name: Name, what: str) -> McpServer:
         db, sch, short = self.resolve_object_name(name, what)
         server = self.acct.mcp_server(db, sch, short)
@@ -698,7 +710,7 @@ class _Run:
 
     def do_DropMcpServer(self, stmt: DropMcpServer) -> StatementResult:
         db, sch, short = self.resolve_object_name(stmt.name, "DROP MCP SERVER")
-        if stmt.if_exists and self.acct.mcp_server(db, sch, short) is None:
+        if stmt.if_exists and not self.mcp_server_visible(db, sch, short):
             return status("", f"Drop statement executed successfully ({short} already dropped).")
         server = self.mcp_server_or_error(stmt.name, "DROP MCP SERVER")
         full = qualified(db, sch, short)

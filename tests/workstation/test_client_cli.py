@@ -1,0 +1,146 @@
+"""The snowmcp CLI without a token service: PKCE, settings precedence, key storage, failure modes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from snowmcp.client import config, credentials, login
+from snowmcp.client.errors import ClientError
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("SNOWMCP_SERVICE_URL", "SNOWMCP_CONFIG_DIR", "SNOWMCP_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SNOWMCP_KEYRING", "0")
+    return tmp_path
+
+
+def cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("SNOWMCP_")}
+    full.update(HOME=str(home), SNOWMCP_KEYRING="0", **env)
+    return subprocess.run([sys.executable, "-m", "snowmcp.client.cli", *args], env=full, cwd=home,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_pkce_challenge_is_the_unpadded_base64url_sha256_of_the_verifier() -> None:
+    verifier, challenge = login.pkce_pair()
+    assert 43 <= len(verifier) <= 128
+    expected = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    assert challenge == expected and "=" not in challenge
+    assert login.pkce_pair()[0] != verifier
+
+
+def test_callback_with_another_state_is_ignored() -> None:
+    result = login._Result(state="right")
+    assert not result.accept("code=stolen&state=wrong") and not result.done.is_set()
+    assert result.accept("code=abc&state=right") and result.code == "abc"
+    failed = login._Result(state="s")
+    assert failed.accept("error=access_denied&message=nope&state=s") and failed.error == "nope"
+
+
+def test_service_url_precedence_flag_then_env_then_file(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg_dir = home / ".config" / "snowmcp"
+    cfg_dir.mkdir(parents=True)
+    (cfg_dir / "config.toml").write_text('service_url = "https://file.example/"\nlogin = "a@b.c"\n')
+    assert config.load().service_url == "https://file.example"
+    monkeypatch.setenv("SNOWMCP_SERVICE_URL", "https://env.example")
+    assert config.load().service_url == "https://env.example"
+    assert config.load("http://flag.example:8080/").service_url == "http://flag.example:8080"
+    with pytest.raises(ClientError, match="must be http"):
+        config.load("file:///etc/passwd")
+    (cfg_dir / "config.toml").write_text("service_url = [")
+    with pytest.raises(ClientError, match="not valid TOML"):
+        config.load()
+
+
+def test_config_dir_override_and_no_xdg(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "xdg"))
+    assert credentials.paths.config_file() == home / ".config" / "snowmcp" / "config.toml"
+    monkeypatch.setenv("SNOWMCP_CONFIG_DIR", str(home / "elsewhere"))
+    assert credentials.paths.credentials_file() == home / "elsewhere" / "credentials"
+
+
+def test_key_file_is_0600_in_a_0700_folder_and_logout_removes_it(home: Path) -> None:
+    saved = credentials.save("key-123", "alice@example.com", "https://svc.example")
+    path = home / ".config" / "snowmcp" / "credentials"
+    assert saved.storage == "file"
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    assert credentials.load().api_key == "key-123"
+    assert "api_key" not in (credentials.peek() or {})
+    proc = cli(home, "logout")
+    assert proc.returncode == 0 and not path.exists()
+
+
+def test_readable_key_file_is_used_with_a_warning(home: Path) -> None:
+    credentials.save("key-123", "alice@example.com", "http://127.0.0.1:9")
+    path = home / ".config" / "snowmcp" / "credentials"
+    path.chmod(0o644)
+    proc = cli(home, "headers")
+    assert "readable by others; run: chmod 600" in proc.stderr
+    assert "key-123" not in proc.stderr + proc.stdout
+
+
+def test_insisting_on_a_keyring_without_one_is_a_clear_error(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNOWMCP_KEYRING", "1")
+    with pytest.raises(ClientError, match="keyring"):
+        credentials.save("k", "u", "https://s")
+    assert not (home / ".config" / "snowmcp" / "credentials").exists()
+
+
+def test_headers_when_not_signed_in_prints_nothing_on_stdout(home: Path) -> None:
+    proc = cli(home, "headers", SNOWMCP_SERVICE_URL="http://127.0.0.1:9")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip() == "snowmcp: not signed in: run `snowmcp login`"
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A real TCP listener that accepts connections and never answers (a hung service)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        yield int(sock.getsockname()[1])
+
+
+def test_headers_gives_up_on_a_hung_service_with_a_clear_message(home: Path, silent_server: int) -> None:
+    url = f"http://127.0.0.1:{silent_server}"
+    credentials.save("key-123", "alice@example.com", url)
+    proc = cli(home, "headers", SNOWMCP_TIMEOUT="1", SNOWMCP_SERVICE_URL=url)
+    assert proc.returncode == 4 and proc.stdout == ""
+    assert proc.stderr.strip() == f"snowmcp: token service {url} did not answer within 1s"
+
+
+def test_headers_for_another_service_than_the_key_asks_to_sign_in(home: Path) -> None:
+    credentials.save("key-123", "alice@example.com", "https://old.example")
+    proc = cli(home, "headers", SNOWMCP_SERVICE_URL="https://new.example")
+    assert proc.returncode == 1 and proc.stdout == "" and "run `snowmcp login`" in proc.stderr
+
+
+def test_headers_path_imports_only_the_standard_library(home: Path) -> None:
+    """With the key in the file, `headers` never imports keyring nor the login machinery."""
+    credentials.save("key-123", "alice@example.com", "http://127.0.0.1:9")
+    code = (
+        "import sys\nfrom snowmcp.client import cli\nrc = cli.main(['headers'])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('keyring', 'webbrowser', 'jaraco', 'snowmcp') and m not in "
+        "('snowmcp', 'snowmcp.client', 'snowmcp.client.cli', 'snowmcp.client.errors', 'snowmcp.client.config', "
+        "'snowmcp.client.paths', 'snowmcp.client.credentials', 'snowmcp.client.service_api'))\n"
+        "print(json.dumps(heavy))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNOWMCP_")}
+    env.update(HOME=str(home), SNOWMCP_KEYRING="auto")
+    proc = subprocess.run([sys.executable, "-c", "import json\n" + code], env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == [], proc.stderr

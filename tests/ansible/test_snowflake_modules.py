@@ -1,0 +1,194 @@
+"""The Snowflake modules one by one: hostile input, secrets, rotation, diff/check mode, refusals.
+
+Playbooks are written to a temporary folder and run with the real
+ansible-playbook against a real emulator; results are read back through the
+connector.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from procs import Emulator
+from snowflake_helpers import (
+    base_inventory,
+    client_secrets,
+    mcp_servers,
+    role_names,
+    run_play,
+    snapshot,
+    write_inventory,
+)
+
+
+@pytest.fixture(scope="module")
+def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    server = Emulator(tmp_path_factory.mktemp("emulator")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def play(tmp_path: Path, emu: Emulator, tasks: list[dict[str, Any]], name: str = "play.yml") -> tuple[Path, Path]:
+    inv = write_inventory(tmp_path / "inv.yml", base_inventory(emu.port))
+    book = tmp_path / name
+    book.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Modules under test",
+                    "hosts": "localhost",
+                    "connection": "local",
+                    "gather_facts": False,
+                    "module_defaults": {"group/snowmcp.core.snowflake": "{{ snowflake_connection }}"},
+                    "tasks": tasks,
+                }
+            ],
+            sort_keys=False,
+        )
+    )
+    return inv, book
+
+
+def test_inventory_problems_are_all_listed_before_any_change(emu: Emulator, tmp_path: Path) -> None:
+    variables = base_inventory(emu.port)
+    variables["snowflake_mcp_roles"].append({"name": "X; DROP ROLE MCP_USERS", "colour": "red"})
+    variables["snowflake_mcp_servers"][0]["tools"][0]["description"] = "ends the spec $$ DROP ROLE ANALYST"
+    variables["snowflake_mcp_servers"][1]["tools"].append({"name": "bad", "type": "CORTEX_MAGIC"})
+    variables["mcp_users"].append({"login": "ALICE@example.com", "roles": ["MCP_USERS"]})
+    variables["mcp_users"].append({"login": "eve@example.com", "roles": ["NOT_A_ROLE"], "shel": "zsh"})
+    before = snapshot(emu)
+    result = run_play(write_inventory(tmp_path / "bad.yml", variables), check=False)
+    assert result.rc != 0
+    for expected in (
+        "'X; DROP ROLE MCP_USERS' is not a valid identifier",
+        "unknown keys colour",
+        "must not contain '$$'",
+        "unknown type 'CORTEX_MAGIC'",
+        "duplicate login",
+        "'NOT_A_ROLE' is not one of snowflake_mcp_roles",
+        "unknown keys shel",
+    ):
+        assert expected in result.out, expected
+    assert "nothing was changed" in result.out
+    assert result.tasks.get("Converge the MCP roles") is None  # never reached
+    assert snapshot(emu) == before
+
+
+def test_hostile_names_are_quoted_not_executed(emu: Emulator, tmp_path: Path) -> None:
+    emu.query("CREATE ROLE IF NOT EXISTS VICTIM")
+    tasks = [
+        {"name": "Role with an injection attempt as its name",
+         "snowmcp.core.snowflake_role": {"name": "X; DROP ROLE VICTIM", "comment": "it's -- a 'comment' $$"}},
+        {"name": "Server whose comment holds $$ and quotes",
+         "snowmcp.core.snowflake_mcp_server": {
+             "name": "HOSTILE_MCP", "database": "AICOLLEGE", "schema": "PUBLIC",
+             "comment": "a $$ b ' c \\ d",
+             "tools": [{"name": "s", "type": "CORTEX_SEARCH_SERVICE_QUERY",
+                        "identifier": "AICOLLEGE.PUBLIC.DOCS_SEARCH", "description": 'say "hi"\nnew: line'}]}},
+        {"name": "Grant the hostile role to a login with a quote",
+         "snowmcp.core.snowflake_grants": {"user_grants": [{"role": '"X; DROP ROLE VICTIM"', "users": ["o'brien@example.com"]}]}},
+    ]  # fmt: skip
+    inv, book = play(tmp_path, emu, tasks)
+    run_play(inv, playbook=book)
+    assert {"VICTIM", "X; DROP ROLE VICTIM"} <= role_names(emu)
+    role = next(r for r in emu.query("SHOW ROLES LIKE 'X;%'"))
+    assert role["comment"] == "it's -- a 'comment' $$"
+    server = mcp_servers(emu)["HOSTILE_MCP"]
+    assert server["comment"] == "a $$ b ' c \\ d"
+    spec = json.loads(emu.query("DESCRIBE MCP SERVER AICOLLEGE.PUBLIC.HOSTILE_MCP")[0]["server_spec"])
+    assert spec["tools"][0]["description"] == 'say "hi"\nnew: line'
+    holders = {r["grantee_name"] for r in emu.query('SHOW GRANTS OF ROLE "X; DROP ROLE VICTIM"')}
+    assert holders == {"o'brien@example.com"}
+    # Idempotent with hostile names too.
+    assert run_play(inv, playbook=book).changed_tasks == []
+
+
+def test_spec_with_dollars_is_refused_without_change(emu: Emulator, tmp_path: Path) -> None:
+    tasks = [{"name": "Server whose spec would end early",
+              "snowmcp.core.snowflake_mcp_server": {
+                  "name": "DOLLAR_MCP", "database": "AICOLLEGE", "schema": "PUBLIC",
+                  "tools": [{"name": "s", "type": "CORTEX_SEARCH_SERVICE_QUERY",
+                             "identifier": "AICOLLEGE.PUBLIC.DOCS_SEARCH", "description": "x $$ DROP ROLE VICTIM"}]}}]  # fmt: skip
+    inv, book = play(tmp_path, emu, tasks)
+    before = snapshot(emu)
+    result = run_play(inv, playbook=book, check=False)
+    assert result.rc != 0
+    assert "MCP server AICOLLEGE.PUBLIC.DOLLAR_MCP" in result.out and "'$$'" in result.out
+    assert snapshot(emu) == before
+
+
+def test_grants_fail_clearly_on_missing_role_before_any_change(emu: Emulator, tmp_path: Path) -> None:
+    tasks = [{"name": "Grants naming a role that does not exist",
+              "snowmcp.core.snowflake_grants": {
+                  "privileges": [{"role": "ANALYST", "object_type": "WAREHOUSE", "objects": ["COMPUTE_WH"]},
+                                 {"role": "NO_SUCH_ROLE", "object_type": "DATABASE", "objects": ["AICOLLEGE"]}]}}]  # fmt: skip
+    inv, book = play(tmp_path, emu, tasks)
+    result = run_play(inv, playbook=book, check=False)
+    assert result.rc != 0 and "roles do not exist: NO_SUCH_ROLE" in result.out
+    rows = emu.query("SHOW GRANTS TO ROLE ANALYST")
+    assert not any(r["granted_on"] == "WAREHOUSE" for r in rows)
+
+
+def test_credentials_rotation_and_no_secret_in_vvv_output(emu: Emulator, tmp_path: Path) -> None:
+    account_inv = write_inventory(tmp_path / "account.yml", base_inventory(emu.port))
+    converge = run_play(account_inv, "-vvv")
+    before = client_secrets(emu)
+    tasks = [
+        {"name": "Read the client credentials", "no_log": True, "register": "creds",
+         "snowmcp.core.snowflake_oauth_integration": {"name": "snowmcp_oauth", "return_credentials": True}},
+        {"name": "Rotate the second secret slot", "no_log": True, "register": "rotated",
+         "snowmcp.core.snowflake_oauth_integration": {"name": "SNOWMCP_OAUTH", "rotate_secret": "OAUTH_CLIENT_SECRET_2",
+                                                      "return_credentials": True}},
+        {"name": "The module returned the real values",
+         "ansible.builtin.assert": {"quiet": True, "that": [
+             f"creds.client_id == '{before['OAUTH_CLIENT_ID']}'",
+             f"creds.client_secret == '{before['OAUTH_CLIENT_SECRET']}'",
+             f"creds.client_secret_2 == '{before['OAUTH_CLIENT_SECRET_2']}'",
+             "rotated.client_secret_2 != creds.client_secret_2",
+             "rotated.client_secret == creds.client_secret",
+             "rotated is changed", "creds is not changed",
+             "rotated.queries | select('search', 'REFRESH OAUTH_CLIENT_SECRET_2') | list | length == 1"]}},
+    ]  # fmt: skip
+    inv, book = play(tmp_path, emu, tasks)
+    result = run_play(inv, "-vvv", playbook=book)
+    after = client_secrets(emu)
+    assert after["OAUTH_CLIENT_ID"] == before["OAUTH_CLIENT_ID"]
+    assert after["OAUTH_CLIENT_SECRET"] == before["OAUTH_CLIENT_SECRET"]
+    assert after["OAUTH_CLIENT_SECRET_2"] != before["OAUTH_CLIENT_SECRET_2"]
+    secrets = [
+        "admin-pass-1",
+        before["OAUTH_CLIENT_SECRET"], before["OAUTH_CLIENT_SECRET_2"], after["OAUTH_CLIENT_SECRET_2"],
+    ]  # fmt: skip
+    for output in (converge.out, result.out):
+        for secret in secrets:
+            assert secret not in output
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in converge.out  # the password was passed, and masked
+
+
+def test_check_and_diff_mode_of_grants_module(emu: Emulator, tmp_path: Path) -> None:
+    emu.query("CREATE ROLE IF NOT EXISTS DIFF_ROLE")
+    tasks = [{"name": "Grant in check mode", "check_mode": True, "register": "planned",
+              "snowmcp.core.snowflake_grants": {
+                  "state": "exact",
+                  "privileges": [{"role": "diff_role", "object_type": "cortex search service",
+                                  "objects": ["aicollege.public.docs_search"]}],
+                  "user_grants": [{"role": "DIFF_ROLE", "users": ["BOB@EXAMPLE.COM"]}]}},
+             {"name": "Check the plan", "ansible.builtin.assert": {"quiet": True, "that": [
+                 "planned is changed",
+                 "planned.granted | length == 2",
+                 "'USAGE ON CORTEX SEARCH SERVICE AICOLLEGE.PUBLIC.DOCS_SEARCH TO ROLE DIFF_ROLE' in planned.granted",
+                 "planned.queries | select('match', '^GRANT') | list | length == 2"]}}]  # fmt: skip
+    inv, book = play(tmp_path, emu, tasks)
+    result = run_play(inv, "--diff", playbook=book)
+    assert 'ROLE DIFF_ROLE TO USER "BOB@EXAMPLE.COM"' in result.out  # the diff shows the planned grant
+    assert emu.query("SHOW GRANTS TO ROLE DIFF_ROLE") == [] or all(
+        r["privilege"] == "OWNERSHIP" for r in emu.query("SHOW GRANTS TO ROLE DIFF_ROLE")
+    )
+    assert emu.query("SHOW GRANTS OF ROLE DIFF_ROLE") == []

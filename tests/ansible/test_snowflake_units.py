@@ -1,0 +1,164 @@
+"""Pure planning code of the Snowflake modules: quoting, spec comparison, grant and integration plans, inventory rules."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.snowmcp.core.plugins.module_utils import snowflake_sql as sql
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_grants_plan import (
+    Membership,
+    Privilege,
+    build_desired,
+    parse_grants_of,
+    parse_grants_to,
+    plan,
+)
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_integration_plan import (
+    alter_sql,
+    comparable_current,
+    current_values,
+    desired_values,
+)
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_inventory import (
+    account_plan,
+    validate_inventory,
+)
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_mcp_spec import (
+    render_spec,
+    same_spec,
+    tool_grants,
+    validate_tools,
+)
+from snowflake_helpers import base_inventory
+
+
+@pytest.mark.parametrize(
+    ("given", "stored", "rendered"),
+    [
+        ("mcp_users", "MCP_USERS", "MCP_USERS"),
+        ('"Mixed"', "Mixed", '"Mixed"'),
+        ("alice@example.com", "alice@example.com", '"alice@example.com"'),
+        ("X; DROP ROLE Y", "X; DROP ROLE Y", '"X; DROP ROLE Y"'),
+        ('"a""b"', 'a"b', '"a""b"'),
+        ("select", "SELECT", '"SELECT"'),  # a keyword is quoted even when plain
+    ],
+)
+def test_identifiers_normalise_and_render(given: str, stored: str, rendered: str) -> None:
+    assert sql.normalize(given) == stored
+    assert sql.ident(stored) == rendered
+
+
+def test_bad_identifiers_are_refused() -> None:
+    for bad in ("", '"a"b"', "x\ny"):
+        with pytest.raises(sql.IdentifierError):
+            sql.normalize(bad)
+
+
+def test_literals_and_qualified_names() -> None:
+    assert sql.literal("it's \\ here") == "'it''s \\\\ here'"
+    assert sql.split_qualified('aicollege.public."my ""svc"""') == ["AICOLLEGE", "PUBLIC", 'my "svc"']
+    assert sql.canonical_qualified('AICOLLEGE.PUBLIC."my svc"') == 'AICOLLEGE.PUBLIC."my svc"'
+    with pytest.raises(sql.IdentifierError):
+        sql.split_qualified("a.b c.d")
+    with pytest.raises(ValueError, match=r"\$\$"):
+        sql.dollar_quoted("x $$ y")
+
+
+def test_spec_compares_semantically_not_as_text() -> None:
+    tools = [{"name": "s", "type": "CORTEX_SEARCH_SERVICE_QUERY", "identifier": "aicollege.public.gong", "title": None}]
+    described = '{"version":1,"tools":[{"type":"CORTEX_SEARCH_SERVICE_QUERY","identifier":"AICOLLEGE.PUBLIC.GONG","name":"s"}]}'
+    assert same_spec(tools, described)
+    assert not same_spec([{**tools[0], "title": "T"}], described)
+    assert 'identifier: "AICOLLEGE.PUBLIC.GONG"' in render_spec(tools)
+
+
+def test_tool_validation_lists_every_problem() -> None:
+    problems = validate_tools(
+        [
+            {"name": "a", "type": "CORTEX_SEARCH_SERVICE_QUERY"},
+            {"name": "a", "type": "NOPE"},
+            {"name": "q", "type": "SYSTEM_EXECUTE_SQL", "config": {"read_only": "yes", "colour": 1}},
+        ]
+        + [{"name": f"t{i}", "type": "SYSTEM_EXECUTE_SQL"} for i in range(50)]
+    )
+    text = "\n".join(problems)
+    for expected in ("at most 50", "needs an `identifier`", "duplicate tool name", "unknown type 'NOPE'",
+                     "config.read_only must be bool", "unknown config key 'colour'"):  # fmt: skip
+        assert expected in text
+
+
+def test_tool_grants_cover_database_schema_service_and_warehouse() -> None:
+    grants = tool_grants(
+        [
+            {"name": "s", "type": "CORTEX_SEARCH_SERVICE_QUERY", "identifier": "DB.S.SVC"},
+            {"name": "q", "type": "SYSTEM_EXECUTE_SQL", "config": {"warehouse": "wh"}},
+        ]
+    )
+    assert grants == [("DATABASE", "DB"), ("SCHEMA", "DB.S"), ("CORTEX SEARCH SERVICE", "DB.S.SVC"), ("WAREHOUSE", "WH")]
+
+
+def test_grant_plan_exact_touches_only_managed_roles_and_kinds() -> None:
+    desired = build_desired(
+        [{"role": "R", "privileges": ["usage"], "object_type": "mcp_server", "objects": ["db.s.m"]}],
+        [],
+        [{"role": "R", "users": ["alice@example.com"]}],
+        ["R"],
+    )
+    current = parse_grants_to(
+        "R",
+        [
+            {"privilege": "USAGE", "granted_on": "CORTEX_AGENT_SERVER", "name": "DB.S.M"},
+            {"privilege": "USAGE", "granted_on": "DATABASE", "name": "OLD"},
+            {"privilege": "OWNERSHIP", "granted_on": "DATABASE", "name": "MINE"},  # never revoked
+            {"privilege": "SELECT", "granted_on": "TABLE", "name": "DB.S.T"},  # unmanaged kind
+            {"privilege": "USAGE", "granted_on": "ROLE", "name": "OTHER"},  # a role R holds: not R's edge
+        ],
+    ) | parse_grants_of("R", [{"granted_to": "USER", "grantee_name": "bob"}, {"granted_to": "ROLE", "grantee_name": "SYSADMIN"}])
+    current |= parse_grants_of("OTHER", [{"granted_to": "USER", "grantee_name": "carol"}])  # unmanaged role
+    todo = plan(desired, current, "exact")
+    assert todo.grant == [Membership("R", "USER", "alice@example.com")]
+    assert set(todo.revoke) == {
+        Privilege("R", "USAGE", "DATABASE", "OLD"),
+        Membership("R", "USER", "bob"),
+        Membership("R", "ROLE", "SYSADMIN"),
+    }
+    assert plan(desired, current, "present").revoke == []
+    assert todo.statements()[0] == 'GRANT ROLE R TO USER "alice@example.com"'
+    assert "REVOKE USAGE ON DATABASE OLD FROM ROLE R" in todo.statements()
+
+
+def test_integration_ignores_implicitly_blocked_roles() -> None:
+    rows = [
+        {"property": "BLOCKED_ROLES_LIST", "property_value": "ACCOUNTADMIN,SECURITYADMIN,ORGADMIN,GLOBALORGADMIN"},
+        {"property": "ALLOWED_ROLES_LIST", "property_value": "MCP_USERS"},
+        {"property": "OAUTH_REFRESH_TOKEN_VALIDITY", "property_value": "7776000"},
+        {"property": "ENABLED", "property_value": "true"},
+    ]
+    desired = desired_values({"blocked_roles": [], "allowed_roles": ["mcp_users"], "refresh_token_validity": 7776000})
+    assert alter_sql("I", comparable_current(current_values(rows), desired), desired) == []
+    desired = desired_values({"blocked_roles": ["SYSADMIN"], "refresh_token_validity": 86400})
+    statements = alter_sql("I", comparable_current(current_values(rows), desired), desired)
+    assert statements == ["ALTER SECURITY INTEGRATION I SET BLOCKED_ROLES_LIST = ('SYSADMIN') OAUTH_REFRESH_TOKEN_VALIDITY = 86400"]
+    with pytest.raises(ValueError, match="cannot be changed"):
+        alter_sql("I", {"client_type": "PUBLIC"}, {"client_type": "CONFIDENTIAL"})
+
+
+def test_inventory_validation_and_plan() -> None:
+    inv = base_inventory(1)
+    assert validate_inventory(inv) == []
+    inv["token_service"] = {"url": "https://snowmcp.example.com", "role": "MCP_SALES"}
+    inv["snowflake_oauth_integration"]["allowed_roles"] = ["MCP_USERS"]
+    assert validate_inventory(inv) == [
+        "snowflake_oauth_integration.allowed_roles must include MCP_SALES, the role access tokens are scoped to"
+    ]
+    resolved = {
+        "alice@example.com": {"exists": True, "name": "alice@example.com"},
+        "BOB@example.com": {"exists": True, "name": "BOB@EXAMPLE.COM"},
+        "carol@example.com": {"exists": False},
+    }
+    inv["mcp_users"][0]["state"] = "absent"
+    result = account_plan(inv, resolved)
+    assert result["offboard_users"] == ['"alice@example.com"']
+    assert result["grants"]["user_grants"] == [{"role": "MCP_USERS", "users": ['"BOB@EXAMPLE.COM"']}]
+    assert "carol@example.com" in result["missing_logins"]
+    assert result["integration"]["redirect_uri"] == "https://snowmcp.example.com/v1/oauth/callback"
+    assert "allow_non_tls_redirect_uri" not in result["integration"]

@@ -280,6 +280,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=8.0, help="measured seconds per throughput run")
     args = ap.parse_args()
+    load_at_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="snowmcp-bench-") as tmp:
         work = Path(tmp)
         emu = Emulator(work / "emu").start()
@@ -296,6 +297,14 @@ def main() -> int:
             redis.stop()
             emu.stop()
     base = rows["seed guide (Flask)"]["rps"]
+    import importlib.util
+
+    if importlib.util.find_spec("httptools") and importlib.util.find_spec("uvloop"):
+        server_stack = "uvicorn + httptools + uvloop"
+    else:
+        server_stack = "uvicorn + h11 + asyncio (install httptools and uvloop for ~2x)"
+    print(f"\nServer stack: {server_stack}; load average at start: {load_at_start} "
+          "(other work on the machine skews these figures: compare rows of one run)")
     print(f"\nGET token, cached path, {CONNECTIONS} connections, {args.seconds:.0f} s each, loopback, "
           f"{os.cpu_count()} cores (load generator on the same cores)")  # fmt: skip
     print(f"{'service':22} {'req/s':>9} {'vs base':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'RSS MB':>8}")

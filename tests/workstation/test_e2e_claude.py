@@ -211,3 +211,50 @@ def test_expired_access_token_is_replaced_without_user_action(world: World) -> N
     assert f"{SERVER}: {world.server_url} (HTTP) - ✔ Connected" in out.splitlines(), out
     after: dict[str, Any] = world.emu.stats().get("token_requests", {})
     assert after.get("refresh_token:ok", 0) > refreshes_before, after
+
+
+def test_refresh_mcp_compatibility_function_exports_a_working_token(world: World) -> None:
+    script = 'source "$HOME/.bashrc"; refresh_mcp && printf %s "$SNOWFLAKE_MCP_TOKEN"'
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], env=world.env, cwd=world.outside,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout, proc.stderr
+    _, titles = mcp_search(world, {"Authorization": f"Bearer {proc.stdout}"}, "databricks")
+    assert "Initech QBR" in titles
+
+
+def test_ssh_login_by_pasting_the_callback_address(world: World) -> None:
+    from browser import sign_in
+
+    old_key = json.loads((world.home / ".config/snowmcp/credentials").read_text())["api_key"]
+    proc = subprocess.Popen([str(world.shim), "login", "--no-browser"], env=world.env, cwd=world.outside,
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stderr is not None and proc.stdin is not None
+        login_url = ""
+        while not login_url:
+            line = proc.stderr.readline()
+            assert line, "snowmcp login exited before printing the URL"
+            if "/v1/login?" in line:
+                login_url = line.strip()
+        # The browser runs "elsewhere": it cannot reach the loopback port, the user pastes the address.
+        callback = sign_in(login_url, "alice@example.com", "alice-pass-1", stop_at_loopback=True)
+        proc.stdin.write(callback + "\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    new_key = json.loads((world.home / ".config/snowmcp/credentials").read_text())["api_key"]
+    assert new_key != old_key
+    assert current_headers(world)["Authorization"].startswith("Bearer ")
+
+
+def test_removed_user_gets_a_clear_error_and_no_stdout(world: World) -> None:
+    from svc import ADMIN_KEY
+
+    status, body = world.svc.request("DELETE", "/v1/admin/users/alice@example.com", key=ADMIN_KEY)
+    assert status in (200, 204), body
+    proc = world.snowmcp("headers")
+    assert proc.returncode == 3 and proc.stdout == ""
+    assert "run `snowmcp login`" in proc.stderr

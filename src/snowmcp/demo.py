@@ -50,7 +50,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_USER = "alice@example.com"
 ACCOUNT = "DEMO-ACCOUNT"
-SEED_TEMPLATE = ROOT / "inventory" / "demo" / "emulator-seed.yml"
+# Outside inventory/demo: Ansible would try to read any YAML file in there as inventory.
+SEED_TEMPLATE = ROOT / "inventory" / "demo-emulator-seed.yml"
 INVENTORY = ROOT / "inventory" / "demo"
 
 
@@ -243,7 +244,7 @@ def start_emulator(directory: Path, port: int) -> None:
 
 # Pid files the demo (or the token_service role's process runtime, under
 # .demo/service) writes, with the command-line marker each process must carry.
-PIDFILES = (("emulator.pid", "snowmcp-emulator"), ("service/supervisor.pid", "snowmcp"))
+PIDFILES = (("emulator.pid", "snowmcp-emulator"), ("service/data/supervisor.pid", "snowmcp"))
 
 
 def stop(directory: Path) -> None:

@@ -1,0 +1,146 @@
+"""site.yml on the demo inventory: converge, re-run changes nothing, rotation under load, offboarding.
+
+The tests in this module run in order on one deployment (module-scoped
+fixture): a real emulator, the token service as a background process deployed
+by the token_service role, a workstation HOME, users signed in through real
+HTTP redirects, and the real `snowmcp` CLI as the load.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from procs import BIN
+
+from .conftest import DemoDeploy, changed_per_play, sign_in
+
+pytestmark = pytest.mark.slow
+USERS = ["alice@example.com", "bob@example.com", "carol@example.com"]
+
+
+def user_roles(deploy: DemoDeploy, name: str) -> set[str]:
+    rows = deploy.emulator.query(f'SHOW GRANTS TO USER "{name}"', password=deploy.settings.passwords["ADMIN"])
+    return {str(r.get("role") or r.get("name")) for r in rows}
+
+
+def admin_users(deploy: DemoDeploy) -> list[str]:
+    req = urllib.request.Request(deploy.settings.service_url + "/v1/admin/users")  # noqa: S310
+    req.add_header("Authorization", f"Bearer {deploy.credentials()['admin_keys'][0]}")
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        data: Any = json.load(resp)
+    users = data["users"] if isinstance(data, dict) else data
+    return [str(u["username"]).lower() for u in users]
+
+
+def claude_servers(home: Path) -> dict[str, Any]:
+    path = home / ".claude.json"
+    return dict(json.loads(path.read_text()).get("mcpServers", {})) if path.exists() else {}
+
+
+def test_first_run_converges_everything(deploy: DemoDeploy) -> None:
+    deploy.playbook("site.yml")
+    # Snowflake: the role and the grant, read back through the real connector.
+    assert "MCP_USERS" in user_roles(deploy, "alice@example.com")
+    assert "MCP_USERS" in user_roles(deploy, "BOB@EXAMPLE.COM")
+    # Token service: ready, settings file private, secrets not in the log.
+    with urllib.request.urlopen(deploy.settings.service_url + "/readyz", timeout=5) as resp:  # noqa: S310
+        assert resp.status == 200
+    env_file = deploy.dir / "service" / "service.env"
+    assert env_file.stat().st_mode & 0o077 == 0
+    assert (deploy.dir / "service" / "credentials.json").stat().st_mode & 0o077 == 0
+    creds = deploy.credentials()
+    log = (deploy.dir / "service" / "service.log").read_text()
+    for secret in creds["encryption_keys"] + creds["admin_keys"]:
+        assert secret not in log and secret not in env_file.read_text().replace(creds["encryption_keys"][0], "")
+    # Workstation: alice's Claude Code entry points at the MCP server, helper = the CLI.
+    servers = claude_servers(deploy.settings.home)
+    assert servers["GONG_MCP"]["url"].endswith("/api/v2/databases/AICOLLEGE/schemas/PUBLIC/mcp-servers/GONG_MCP")
+    assert servers["GONG_MCP"]["headersHelper"].endswith("snowmcp headers")
+
+
+def test_second_run_changes_nothing(deploy: DemoDeploy) -> None:
+    report = deploy.playbook("site.yml")
+    changed = changed_per_play(report)
+    assert len(changed) == 3, changed
+    assert all(count == 0 for count in changed.values()), changed
+
+
+def _token_requests(deploy: DemoDeploy) -> dict[str, int]:
+    return dict(deploy.emulator.stats().get("token_requests", {}))
+
+
+def test_rotation_under_load_fails_no_request(deploy: DemoDeploy, tmp_path: Path) -> None:
+    homes = {u: tmp_path / u.split("@")[0] for u in USERS}
+    for user, home in homes.items():
+        sign_in(deploy, user, home)
+    code_grants_before = sum(v for k, v in _token_requests(deploy).items() if k.startswith("authorization_code"))
+    creds_before = deploy.credentials()
+
+    results: list[tuple[str, int, str]] = []
+    stop = threading.Event()
+
+    def load(user: str, home: Path) -> None:
+        # The real client, as Claude Code's headersHelper runs it: a fresh process per fetch.
+        while not stop.is_set():
+            proc = subprocess.run([str(BIN / "snowmcp"), "token"], env={"HOME": str(home), "PATH": str(BIN)},
+                                  capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+            results.append((user, proc.returncode, proc.stderr.strip()[-200:]))
+            time.sleep(0.2)
+
+    threads = [threading.Thread(target=load, args=item, daemon=True) for item in homes.items()]
+    for t in threads:
+        t.start()
+    try:
+        deploy.playbook("playbooks/rotate_credentials.yml", "-e", "rotate=all")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+
+    failures = [r for r in results if r[1] != 0]
+    assert len(results) >= 3 * len(USERS), f"the load loop barely ran: {len(results)} requests"
+    assert failures == [], failures[:5]
+    # Every credential changed and the rotation finished.
+    creds = deploy.credentials()
+    assert creds["client_secret_slot"] != creds_before["client_secret_slot"]
+    assert creds["encryption_keys"] != creds_before["encryption_keys"] and len(creds["encryption_keys"]) == 1
+    assert creds["admin_keys"] != creds_before["admin_keys"] and len(creds["admin_keys"]) == 1
+    assert creds["client_secret_rotation"] is None and creds["encryption_rotation"] is None
+    # Nobody signed in again, and the service refreshed tokens with the new secret.
+    stats = _token_requests(deploy)
+    assert sum(v for k, v in stats.items() if k.startswith("authorization_code")) == code_grants_before
+    time.sleep(6)  # past the refresh margin of the 65 s emulator tokens: the next fetch refreshes
+    for user, home in homes.items():
+        proc = subprocess.run([str(BIN / "snowmcp"), "token"], env={"HOME": str(home), "PATH": str(BIN)},
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert proc.returncode == 0, (user, proc.stderr)
+    # The new admin key works (urlopen raises on 401) and everyone is still signed in.
+    assert set(USERS) <= set(admin_users(deploy))
+    # A second run with nothing pending resumes nothing and keeps the service up.
+    report = deploy.playbook("site.yml")
+    assert all(c == 0 for c in changed_per_play(report).values()), changed_per_play(report)
+
+
+def test_offboarded_user_disappears_everywhere(deploy: DemoDeploy, tmp_path: Path) -> None:
+    assert "alice@example.com" in admin_users(deploy)
+    inventory = yaml.safe_load((Path(__file__).resolve().parents[2] / "inventory/demo/group_vars/all/snowmcp.yml").read_text())
+    users = [dict(u, state="absent") if u["login"] == "alice@example.com" else u for u in inventory["mcp_users"]]
+    extra = tmp_path / "offboard.yml"
+    extra.write_text(yaml.safe_dump({"mcp_users": users}))
+    deploy.playbook("site.yml", "-e", f"@{extra}")
+    assert "MCP_USERS" not in user_roles(deploy, "alice@example.com")
+    assert "MCP_USERS" in user_roles(deploy, "BOB@EXAMPLE.COM")
+    assert "alice@example.com" not in admin_users(deploy)
+    assert "bob@example.com" in admin_users(deploy)
+    assert "GONG_MCP" not in claude_servers(deploy.settings.home)
+    # Offboarding is idempotent too.
+    report = deploy.playbook("site.yml", "-e", f"@{extra}")
+    assert all(c == 0 for c in changed_per_play(report).values()), changed_per_play(report)

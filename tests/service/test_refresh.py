@@ -39,12 +39,12 @@ def refreshes(emu: Emulator) -> dict[str, int]:
     return {k: v for k, v in counts.items() if k.startswith("refresh_token:")}
 
 
-def wait_until_stale(svc: ServiceProc, key: str) -> None:
-    """Sleep until the stored access token is inside the refresh margin (but not expired)."""
+def wait_until_stale(svc: ServiceProc, key: str, *, expired: bool = False) -> None:
+    """Sleep until the stored access token is inside the refresh margin (or fully expired)."""
     _, me = svc.request("GET", "/v1/me", key)
     lifetime = me["access_token_expires_at"] - me["last_sign_in_at"] if not me["last_refresh_at"] else (
         me["access_token_expires_at"] - me["last_refresh_at"])  # fmt: skip
-    stale_at = me["access_token_expires_at"] - lifetime / 2
+    stale_at = me["access_token_expires_at"] - (0 if expired else lifetime / 2)
     time.sleep(max(0.0, stale_at - time.time()) + 0.3)
 
 
@@ -71,7 +71,8 @@ def test_200_concurrent_calls_on_three_replicas_refresh_exactly_once(tmp_path: P
     try:
         key = login(procs[0], USER)
         _, first = procs[1].request("GET", "/v1/token", key)
-        wait_until_stale(procs[0], key)
+        wait_until_stale(procs[0], key, expired=True)
+        assert not token_works(emu, first["access_token"], USER), "precondition: the token has expired"
         before = refreshes(emu)
         results = burst(procs, key, 200)
         assert [s for s, _ in results] == [200] * 200, [b for s, b in results if s != 200][:3]

@@ -144,3 +144,15 @@ def test_headers_path_imports_only_the_standard_library(home: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", "import json\n" + code], env=env, capture_output=True,
                           text=True, timeout=60)  # fmt: skip
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == [], proc.stderr
+
+
+def test_no_console_browser_takeover_without_a_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert not login.can_open_browser()
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert login.can_open_browser()
+    monkeypatch.delenv("DISPLAY")
+    monkeypatch.setenv("BROWSER", "/usr/bin/true")
+    assert login.can_open_browser()

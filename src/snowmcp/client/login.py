@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
+import os
 import secrets
 import sys
 import threading
@@ -84,6 +85,19 @@ def _handler(result: _Result) -> type[http.server.BaseHTTPRequestHandler]:
     return Handler
 
 
+def can_open_browser() -> bool:
+    """Whether `webbrowser` would reach a graphical browser.
+
+    Without a display, `webbrowser` falls back to console browsers (w3m, lynx) that take over
+    the terminal; over SSH that is never what the user wants. `$BROWSER` is always honoured.
+    """
+    if os.environ.get("BROWSER"):
+        return True
+    if sys.platform == "darwin" or sys.platform.startswith("win"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def _read_pasted_url(result: _Result) -> None:
     """For SSH sessions: accept the browser's final address pasted into the terminal."""
     for line in sys.stdin:
@@ -114,13 +128,13 @@ def login(service_url: str, *, open_browser: bool, port: int = 0, timeout: float
         )
         print(f"Sign in to Snowflake in your browser:\n\n  {url}\n", file=sys.stderr)
         opened = False
-        if open_browser:
+        if open_browser and can_open_browser():
             try:
                 opened = webbrowser.open(url)
             except webbrowser.Error:
                 opened = False
-            if not opened:
-                print("snowmcp: could not start a browser; open the address above yourself.", file=sys.stderr)
+        if open_browser and not opened:
+            print("snowmcp: could not start a browser; open the address above yourself.", file=sys.stderr)
         if not opened:
             print(
                 f"If the browser runs on another machine, either forward the port first\n"

@@ -1,0 +1,67 @@
+"""runtime=systemd: the unit and its files, rendered into a temporary root and checked by systemd-analyze."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .render import FAKE_OAUTH, render
+
+UNIT = "snowmcp-token-service"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("systemd")
+    root = tmp / "root"
+    render(tmp, {"runtime": "systemd", "url": "https://snowmcp.example.com", "listen": "127.0.0.1:8080",
+                 "systemd_root": str(root), "systemd_manage": False, "install": False})  # fmt: skip
+    return root
+
+
+def test_unit_is_hardened(root: Path) -> None:
+    unit = (root / f"etc/systemd/system/{UNIT}.service").read_text()
+    for directive in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "ProtectHome=yes",
+                      "User=snowmcp", "CapabilityBoundingSet=", "ExecReload=/bin/kill -HUP $MAINPID",
+                      "SystemCallFilter=@system-service"):  # fmt: skip
+        assert directive in unit.splitlines(), directive
+
+
+def test_secrets_are_private_and_admin_keys_hashed(root: Path) -> None:
+    env_file = root / f"etc/{UNIT}/service.env"
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    text = env_file.read_text()
+    assert f"SNOWMCP_CLIENT_SECRET={FAKE_OAUTH['client_secret']}" in text
+    assert f"SNOWMCP_CLIENT_SECRET_NEXT={FAKE_OAUTH['client_secret_2']}" in text
+    assert f"SNOWMCP_STORE=sqlite:////var/lib/{UNIT}/tokens.db" in text
+    creds = json.loads((root / f"etc/{UNIT}/credentials.json").read_text())
+    admin_line = next(line for line in text.splitlines() if line.startswith("SNOWMCP_ADMIN_KEYS="))
+    assert admin_line.startswith("SNOWMCP_ADMIN_KEYS=sha256:") and creds["admin_keys"][0] not in text
+    assert (root / f"etc/{UNIT}/credentials.json").stat().st_mode & 0o777 == 0o600
+    supervisor = json.loads((root / f"etc/{UNIT}/supervisor.json").read_text())
+    assert supervisor["env_file"] == f"/etc/{UNIT}/service.env"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_analyze_verifies_the_unit(root: Path) -> None:
+    # verify resolves programs and the default dependencies (sysinit.target, ...) inside the
+    # root: give it a stand-in interpreter, /bin/kill and this machine's system units.
+    python = root / "opt/snowmcp-service/venv/bin/python"
+    python.parent.mkdir(parents=True, exist_ok=True)
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    (root / "bin").mkdir(exist_ok=True)
+    if not (root / "bin/kill").exists():
+        shutil.copy2("/bin/kill", root / "bin/kill")
+    (root / "usr/lib/systemd").mkdir(parents=True, exist_ok=True)
+    if not (root / "usr/lib/systemd/system").exists():
+        (root / "usr/lib/systemd/system").symlink_to("/usr/lib/systemd/system")
+    unit = root / f"etc/systemd/system/{UNIT}.service"
+    proc = subprocess.run(["systemd-analyze", "verify", f"--root={root}", "--man=no", str(unit)],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    problems = [line for line in (proc.stdout + proc.stderr).splitlines() if UNIT in line or "Unknown" in line]
+    assert proc.returncode == 0 and not problems, proc.stdout + proc.stderr

@@ -28,6 +28,8 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_connection 
 BATCH_SIZE = 500
 READ_PARALLELISM = 4
 MASK = "********"
+# Snowflake's "object does not exist or not authorized" error number.
+DOES_NOT_EXIST = 2003
 
 
 class SnowflakeError(Exception):
@@ -83,7 +85,7 @@ class Runner:
             self._conn = None
 
     # ---- reads -----------------------------------------------------------------
-    def _fetch(self, sql: str, what: str) -> list[dict[str, Any]]:
+    def _fetch(self, sql: str, what: str, missing_ok: bool = False) -> list[dict[str, Any]] | None:
         cur = self.conn.cursor()
         try:
             cur.execute(sql)
@@ -94,6 +96,8 @@ class Runner:
         except SnowflakeError:
             raise
         except Exception as exc:
+            if missing_ok and getattr(exc, "errno", None) == DOES_NOT_EXIST:
+                return None
             raise SnowflakeError(f"{what} failed: {self.mask(_message(exc))} (statement: {self.mask(sql)})") from None
         finally:
             cur.close()
@@ -102,7 +106,16 @@ class Runner:
         """Run one read statement (also in check mode) and return rows keyed by lower-case column."""
         self.queries.append(self.mask(sql))
         self.requests += 1
-        return self._fetch(sql, what)
+        return self._fetch(sql, what) or []
+
+    def describe(self, sql: str, what: str) -> list[dict[str, Any]] | None:
+        """Run a DESCRIBE; None when the object does not exist (Snowflake error 002003).
+
+        Saves the SHOW ... LIKE round trip an existence check would cost.
+        """
+        self.queries.append(self.mask(sql))
+        self.requests += 1
+        return self._fetch(sql, what, missing_ok=True)
 
     def read_many(self, reads: list[tuple[str, str]]) -> list[list[dict[str, Any]]]:
         """Run independent reads, a few at a time; results in input order."""
@@ -112,9 +125,9 @@ class Runner:
         self.requests += len(reads)
         _ = self.conn  # connect once, before the threads share it
         if len(reads) == 1:
-            return [self._fetch(*reads[0])]
+            return [self._fetch(*reads[0]) or []]
         with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, len(reads))) as pool:
-            return list(pool.map(lambda item: self._fetch(*item), reads))
+            return list(pool.map(lambda item: self._fetch(*item) or [], reads))
 
     # ---- writes ----------------------------------------------------------------
     def apply(self, statements: list[str], what: str) -> None:

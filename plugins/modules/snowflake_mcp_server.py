@@ -124,11 +124,10 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_module impo
     run_module,
     snowflake_module,
 )
-from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_runner import Runner, rows_named
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_runner import Runner
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import (
     dollar_quoted,
     ident,
-    like,
     literal,
     normalize,
     qualified,
@@ -167,10 +166,9 @@ def converge(runner: Runner, params: dict[str, Any]) -> dict[str, Any]:
     if params["comment"] is not None and "\x00" in params["comment"]:
         raise ValueError(f"MCP server {fqn}: comment must not contain NUL")
 
-    rows = runner.read(
-        f"SHOW MCP SERVERS LIKE {like(parts[2])} IN SCHEMA {qualified(parts[:2])}", f"reading MCP server {fqn}"
-    )
-    row = next(iter(rows_named(rows, parts[2])), None)
+    # DESCRIBE alone answers "does it exist?" and "what is it?" in one round trip.
+    described = runner.describe(f"DESCRIBE MCP SERVER {fqn_sql}", f"describing MCP server {fqn}")
+    row = described[0] if described else None
     result: dict[str, Any] = {"server": fqn, "action": "none", "reapplied_grants": []}
 
     if state == "absent":
@@ -190,9 +188,8 @@ def converge(runner: Runner, params: dict[str, Any]) -> dict[str, Any]:
         result.update(changed=True, action="create", diff={"before": {}, "after": after})
         return result
 
-    described = runner.read(f"DESCRIBE MCP SERVER {fqn_sql}", f"describing MCP server {fqn}")
-    current_spec = described[0].get("server_spec") if described else None
-    current_comment = (described[0].get("comment") if described else None) or row.get("comment") or ""
+    current_spec = row.get("server_spec")
+    current_comment = row.get("comment") or ""
     before = {"comment": current_comment, "spec": parse_described_spec(current_spec)}
     spec_same = same_spec(tools, current_spec)
     comment_same = comment is None or comment == current_comment

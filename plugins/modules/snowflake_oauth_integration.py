@@ -177,10 +177,9 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_module impo
     run_module,
     snowflake_module,
 )
-from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_runner import Runner, rows_named
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_runner import Runner
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import (
     ident,
-    like,
     literal,
     normalize,
 )
@@ -205,8 +204,9 @@ def read_credentials(runner: Runner, name: str) -> dict[str, str]:
 
 def converge(runner: Runner, params: dict[str, Any]) -> dict[str, Any]:
     name = normalize(params["name"])
-    rows = runner.read(f"SHOW SECURITY INTEGRATIONS LIKE {like(name)}", f"reading security integration {name}")
-    exists = bool(rows_named(rows, name))
+    # DESCRIBE alone answers "does it exist?" and "what is it?" in one round trip.
+    described = runner.describe(f"DESCRIBE SECURITY INTEGRATION {ident(name)}", f"describing integration {name}")
+    exists = described is not None
     result: dict[str, Any] = {"name": name, "action": "none", "rotated": None, "removed_delegations": []}
 
     if params["state"] == "absent":
@@ -224,8 +224,7 @@ def converge(runner: Runner, params: dict[str, Any]) -> dict[str, Any]:
         statements.append(create_sql(name, desired))
         result.update(action="create", diff={"before": {}, "after": desired})
     else:
-        described = runner.read(f"DESCRIBE SECURITY INTEGRATION {ident(name)}", f"describing integration {name}")
-        current = current_values(described)
+        current = current_values(described or [])
         before = comparable_current(current, desired)
         try:
             alters = alter_sql(name, before, desired)

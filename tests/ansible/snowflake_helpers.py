@@ -43,7 +43,7 @@ def base_inventory(port: int) -> dict[str, Any]:
         "snowflake_connection": {
             "account": "DEMO-ACCOUNT", "user": "ADMIN", "password": "admin-pass-1", "role": "ACCOUNTADMIN",
             "host": "127.0.0.1", "port": port, "protocol": "http", "login_timeout": 10,
-        },  # fmt: skip
+        },
         "snowflake_oauth_integration": {
             "name": "SNOWMCP_OAUTH",
             "refresh_token_validity": 7776000,
@@ -59,7 +59,7 @@ def base_inventory(port: int) -> dict[str, Any]:
              "tools": copy.deepcopy(GONG_TOOLS), "roles": ["MCP_SALES"]},
             {"name": "DOCS_MCP", "database": "AICOLLEGE", "schema": "PUBLIC",
              "tools": copy.deepcopy(DOCS_TOOLS), "roles": ["MCP_USERS", "MCP_SALES"]},
-        ],  # fmt: skip
+        ],
         "mcp_users": [
             {"login": "alice@example.com", "roles": ["MCP_USERS", "MCP_SALES"]},
             {"login": "BOB@example.com", "roles": ["MCP_USERS"]},

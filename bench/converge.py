@@ -1,0 +1,197 @@
+"""Benchmark: converge a 1,000-user account with the account play vs a naive per-grant playbook.
+
+Reproduce:  .venv/bin/python bench/converge.py            (from the repository root)
+            .venv/bin/python bench/converge.py --users 200 --slice 10   (quicker)
+
+What it does, in one run:
+- generates an emulator seed with N users (default 1,000) and 5 Cortex Search
+  services, and an inventory with 20 MCP roles, 5 MCP servers and every user
+  holding 2 roles;
+- starts `snowmcp-emulator serve --latency-ms 100` (every request to the
+  emulator waits 100 ms, like a real account's round trip);
+- runs playbooks/snowflake_account.yml twice: the first converge and a no-op
+  re-run, counting wall time and requests (from /__emulator/stats);
+- runs a naive playbook that calls snowflake_grants once per user grant
+  (what per-resource tools do) on a slice of the grants, first converge and
+  re-run, and extrapolates its figures to the full grant count. Those
+  figures are labelled "extrapolated".
+Prints both side by side, and checks the goals of issue 3: the no-op re-run
+costs at most 2 reads per managed role plus a small constant and takes under
+60 s; the first converge writes in at most a handful of requests per role.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from procs import BIN, Emulator  # noqa: E402
+
+ROLES = 20
+SERVERS = 5
+LATENCY_MS = 100
+
+
+def make_seed(path: Path, users: int) -> None:
+    seed = {
+        "account": "DEMO-ACCOUNT",
+        "users": [{"login_name": "ADMIN", "password": "admin-pass-1", "default_role": "ACCOUNTADMIN", "roles": ["ACCOUNTADMIN"]}]
+        + [{"login_name": f"user{i:04d}@example.com", "password": f"pw-{i}", "roles": []} for i in range(users)],
+        "roles": ["ANALYST"],
+        "warehouses": ["COMPUTE_WH"],
+        "databases": {
+            "AICOLLEGE": {
+                "PUBLIC": {
+                    "cortex_search_services": {
+                        f"SEARCH_{s}": {"documents": [{"title": "doc", "text": "text"}]} for s in range(SERVERS)
+                    }
+                }
+            }
+        },
+    }
+    path.write_text(yaml.safe_dump(seed, sort_keys=False))
+
+
+def make_inventory(path: Path, port: int, users: int) -> dict[str, Any]:
+    roles = [f"MCP_R{r:02d}" for r in range(ROLES)]
+    variables = {
+        "snowflake_connection": {
+            "account": "DEMO-ACCOUNT", "user": "ADMIN", "password": "admin-pass-1", "role": "ACCOUNTADMIN",
+            "host": "127.0.0.1", "port": port, "protocol": "http",
+        },
+        "snowflake_oauth_integration": {"name": "SNOWMCP_OAUTH"},
+        "token_service": {"url": "http://127.0.0.1:8765"},
+        "snowflake_mcp_roles": [{"name": r, "grant_to_roles": ["SYSADMIN"]} for r in roles],
+        "snowflake_mcp_servers": [
+            {
+                "name": f"MCP_{s}", "database": "AICOLLEGE", "schema": "PUBLIC",
+                "tools": [{"name": f"search-{s}", "type": "CORTEX_SEARCH_SERVICE_QUERY",
+                           "identifier": f"AICOLLEGE.PUBLIC.SEARCH_{s}"}],
+                "roles": roles[s * 4 : s * 4 + 4],
+            }
+            for s in range(SERVERS)
+        ],
+        "mcp_users": [
+            {"login": f"user{i:04d}@example.com", "roles": [roles[i % ROLES], roles[(i + 7) % ROLES]]} for i in range(users)
+        ],
+    }
+    path.write_text(yaml.safe_dump({"all": {"vars": variables}}, sort_keys=False))
+    return variables
+
+
+def play(inventory: Path, playbook: Path) -> float:
+    env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}", ANSIBLE_NOCOLOR="1")
+    start = time.monotonic()
+    proc = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)], cwd=ROOT, env=env,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    elapsed = time.monotonic() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{playbook.name} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def requests(emu: Emulator) -> tuple[int, int]:
+    """(query requests, logins) so far: each is one HTTP round trip to the account."""
+    stats = emu.stats()
+    queries = stats.get("query_requests", 0)
+    if isinstance(queries, dict):
+        queries = queries.get("total", 0)
+    return int(queries), int(sum(stats.get("logins", {}).values()))
+
+
+def measured(emu: Emulator, inventory: Path, playbook: Path) -> dict[str, float]:
+    q0, l0 = requests(emu)
+    wall = play(inventory, playbook)
+    q1, l1 = requests(emu)
+    return {"wall_s": wall, "query_requests": q1 - q0, "logins": l1 - l0}
+
+
+def naive_playbook(path: Path, grants: list[dict[str, str]]) -> None:
+    path.write_text(
+        yaml.safe_dump(
+            [{
+                "name": "Naive: one module call per grant",
+                "hosts": "localhost", "connection": "local", "gather_facts": False,
+                "module_defaults": {"group/snowmcp.core.snowflake": "{{ snowflake_connection }}"},
+                "tasks": [{
+                    "name": "Grant one role to one user",
+                    "snowmcp.core.snowflake_grants": {"user_grants": [{"role": "{{ item.role }}", "users": ["{{ item.user }}"]}]},
+                    "loop": grants,
+                }],
+            }],
+            sort_keys=False,
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--slice", type=int, default=20, help="grants the naive playbook really runs")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-converge-"))
+    seed = work / "seed.yml"
+    make_seed(seed, args.users)
+    emu = Emulator(work / "emulator", seed=seed, extra_args=["--latency-ms", str(LATENCY_MS)]).start()
+    try:
+        inventory = work / "inventory.yml"
+        variables = make_inventory(inventory, emu.port, args.users)
+        account = ROOT / "playbooks" / "snowflake_account.yml"
+        first = measured(emu, inventory, account)
+        noop = measured(emu, inventory, account)
+
+        user_grants = [
+            {"role": r, "user": f'"{u["login"]}"'} for u in variables["mcp_users"] for r in u["roles"]
+        ]
+        total_grants = len(user_grants)
+        # The naive playbook grants to the slice's users a role they do not hold yet.
+        slice_grants = [{"role": "ANALYST", "user": g["user"]} for g in user_grants[: args.slice]]
+        naive_book = work / "naive.yml"
+        naive_playbook(naive_book, slice_grants)
+        naive_first = measured(emu, inventory, naive_book)
+        naive_noop = measured(emu, inventory, naive_book)
+    finally:
+        emu.stop()
+
+    factor = total_grants / max(1, args.slice)
+    managed_roles = ROLES
+    print(f"converge benchmark: {args.users} users, {ROLES} roles, {SERVERS} MCP servers, {total_grants} user grants, "
+          f"emulator --latency-ms {LATENCY_MS}")  # fmt: skip
+    print(f"reproduce: .venv/bin/python bench/converge.py --users {args.users} --slice {args.slice}")
+    print()
+    header = f"{'':38} {'account play':>14} {'naive per-grant':>30}"
+    print(header)
+    print("-" * len(header))
+    for label, ours, naive in (("first converge", first, naive_first), ("no-op re-run", noop, naive_noop)):
+        print(f"{label + ' wall time (s)':38} {ours['wall_s']:14.1f} {naive['wall_s'] * factor:20.0f} (extrapolated)")
+        print(f"{label + ' query requests':38} {ours['query_requests']:14.0f} {naive['query_requests'] * factor:20.0f} (extrapolated)")
+        print(f"{label + ' logins':38} {ours['logins']:14.0f} {naive['logins'] * factor:20.0f} (extrapolated)")
+    print(f"(naive measured on a slice of {args.slice} grants: first {naive_first['wall_s']:.1f} s / "
+          f"{naive_first['query_requests']:.0f} requests, re-run {naive_noop['wall_s']:.1f} s / "
+          f"{naive_noop['query_requests']:.0f} requests; x{factor:.0f} to {total_grants} grants)")  # fmt: skip
+    print()
+    budget = 2 * managed_roles + 10
+    print(f"goal: no-op re-run <= 2 reads per managed role + small constant ({budget}): "
+          f"{noop['query_requests']:.0f} -> {'OK' if noop['query_requests'] <= budget else 'MISSED'}")  # fmt: skip
+    print(f"goal: no-op re-run under 60 s including Ansible: {noop['wall_s']:.1f} s -> "
+          f"{'OK' if noop['wall_s'] < 60 else 'MISSED'}")  # fmt: skip
+    writes = first["query_requests"] - noop["query_requests"]
+    print(f"goal: first converge writes in a handful of requests per role: ~{writes:.0f} extra requests over the re-run "
+          f"for {managed_roles} roles -> {'OK' if writes <= 5 * managed_roles else 'MISSED'}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

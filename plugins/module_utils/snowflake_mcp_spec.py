@@ -170,8 +170,7 @@ def tool_grants(tools: list[dict[str, Any]]) -> list[tuple[str, str]]:
         warehouse = (tool.get("config") or {}).get("warehouse")
         if warehouse and tool.get("type") in CONFIG_KEYS:
             out.append(("WAREHOUSE", canonical_qualified(str(warehouse))))
-    seen: set[tuple[str, str]] = set()
-    return [g for g in out if not (g in seen or seen.add(g))]
+    return list(dict.fromkeys(out))  # de-duplicated, order kept
 
 
 def _q(stored: str) -> str:

@@ -95,13 +95,16 @@ def resolve(logins: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
         login = str(row.get("login_name") or row.get("name") or "")
         by_login.setdefault(login.casefold(), row)
     users: dict[str, Any] = {}
-    missing, disabled, no_wh = [], [], []
+    missing: list[str] = []
+    disabled: list[str] = []
+    no_wh: list[str] = []
     for login in logins:
-        row = by_login.get(login.casefold())
-        if row is None:
+        found = by_login.get(login.casefold())
+        if found is None:
             users[login] = {"exists": False}
             missing.append(login)
             continue
+        row = found
         entry = {
             "exists": True,
             "name": row["name"],

@@ -83,7 +83,7 @@ def test_inventory_problems_are_all_listed_before_any_change(emu: Emulator, tmp_
 
 def test_hostile_names_are_quoted_not_executed(emu: Emulator, tmp_path: Path) -> None:
     emu.query("CREATE ROLE IF NOT EXISTS VICTIM")
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"name": "Role with an injection attempt as its name",
          "snowmcp.core.snowflake_role": {"name": "X; DROP ROLE VICTIM", "comment": "it's -- a 'comment' $$"}},
         {"name": "Server whose comment holds $$ and quotes",
@@ -111,7 +111,7 @@ def test_hostile_names_are_quoted_not_executed(emu: Emulator, tmp_path: Path) ->
 
 
 def test_spec_with_dollars_is_refused_without_change(emu: Emulator, tmp_path: Path) -> None:
-    tasks = [{"name": "Server whose spec would end early",
+    tasks: list[dict[str, Any]] = [{"name": "Server whose spec would end early",
               "snowmcp.core.snowflake_mcp_server": {
                   "name": "DOLLAR_MCP", "database": "AICOLLEGE", "schema": "PUBLIC",
                   "tools": [{"name": "s", "type": "CORTEX_SEARCH_SERVICE_QUERY",
@@ -125,7 +125,7 @@ def test_spec_with_dollars_is_refused_without_change(emu: Emulator, tmp_path: Pa
 
 
 def test_grants_fail_clearly_on_missing_role_before_any_change(emu: Emulator, tmp_path: Path) -> None:
-    tasks = [{"name": "Grants naming a role that does not exist",
+    tasks: list[dict[str, Any]] = [{"name": "Grants naming a role that does not exist",
               "snowmcp.core.snowflake_grants": {
                   "privileges": [{"role": "ANALYST", "object_type": "WAREHOUSE", "objects": ["COMPUTE_WH"]},
                                  {"role": "NO_SUCH_ROLE", "object_type": "DATABASE", "objects": ["AICOLLEGE"]}]}}]  # fmt: skip
@@ -140,7 +140,7 @@ def test_credentials_rotation_and_no_secret_in_vvv_output(emu: Emulator, tmp_pat
     account_inv = write_inventory(tmp_path / "account.yml", base_inventory(emu.port))
     converge = run_play(account_inv, "-vvv")
     before = client_secrets(emu)
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"name": "Read the client credentials", "no_log": True, "register": "creds",
          "snowmcp.core.snowflake_oauth_integration": {"name": "snowmcp_oauth", "return_credentials": True}},
         {"name": "Rotate the second secret slot", "no_log": True, "register": "rotated",
@@ -174,7 +174,7 @@ def test_credentials_rotation_and_no_secret_in_vvv_output(emu: Emulator, tmp_pat
 
 def test_check_and_diff_mode_of_grants_module(emu: Emulator, tmp_path: Path) -> None:
     emu.query("CREATE ROLE IF NOT EXISTS DIFF_ROLE")
-    tasks = [{"name": "Grant in check mode", "check_mode": True, "register": "planned",
+    tasks: list[dict[str, Any]] = [{"name": "Grant in check mode", "check_mode": True, "register": "planned",
               "snowmcp.core.snowflake_grants": {
                   "state": "exact",
                   "privileges": [{"role": "diff_role", "object_type": "cortex search service",

@@ -9,6 +9,7 @@ from svc import ENCRYPTION_KEY
 
 from snowmcp.service.config import ConfigError, load_settings
 from snowmcp.service.crypto import DecryptError, KeyRing, generate_key
+from snowmcp.service.ratelimit import RateLimiter
 
 BASE = {
     "SNOWMCP_PUBLIC_URL": "https://tokens.example.com",
@@ -74,3 +75,10 @@ def test_key_ring_binds_user_and_field_and_rotates() -> None:
     tampered = ct[:-2] + ("A" if ct[-2] != "A" else "B") + ct[-1]
     with pytest.raises(DecryptError):
         old.decrypt(tampered, "snowmcp:refresh:alice")
+
+
+def test_rate_limiter_is_per_key_token_bucket() -> None:
+    limiter = RateLimiter(rate=0.001, burst=3)  # refills one request per ~17 minutes
+    assert [limiter.allow("key-a") for _ in range(5)] == [True, True, True, False, False]
+    assert limiter.allow("key-b"), "another key has its own bucket"
+    assert RateLimiter(rate=0, burst=1).allow("x") and RateLimiter(rate=0, burst=1).allow("x")

@@ -87,8 +87,13 @@ def test_200_concurrent_calls_on_three_replicas_refresh_exactly_once(tmp_path: P
         status, body = procs[2].request("GET", "/v1/token", key)
         assert status == 200 and token_works(emu, body["access_token"], USER)
         assert refreshes(emu).get("refresh_token:ok", 0) - before.get("refresh_token:ok", 0) == 2
-        # Three processes shared the work: at most one per process joined the lock queue.
         assert procs[0].request("GET", "/v1/me", key)[1]["state"] == "active"
+        # Neither redis' memory nor its append-only file on disk holds a plaintext token.
+        r = redis.Redis.from_url(server.url)
+        raw = b"".join(r.get(k) or b"" for k in r.keys("snowmcp:*") if r.type(k) == b"string")
+        assert b"ver:1-hint:" not in raw and b"alice@example.com" in raw
+        aof = b"".join(p.read_bytes() for p in (tmp_path / "redis").rglob("*.aof"))
+        assert aof and b"ver:1-hint:" not in aof
     finally:
         for p in procs:
             p.stop()

@@ -192,3 +192,25 @@ def test_check_and_diff_mode_of_grants_module(emu: Emulator, tmp_path: Path) -> 
         r["privilege"] == "OWNERSHIP" for r in emu.query("SHOW GRANTS TO ROLE DIFF_ROLE")
     )
     assert emu.query("SHOW GRANTS OF ROLE DIFF_ROLE") == []
+
+
+def test_writes_are_batched_into_one_request(emu: Emulator, tmp_path: Path) -> None:
+    emu.query("CREATE ROLE IF NOT EXISTS BATCH_ROLE")
+    users = ["alice@example.com", "BOB@EXAMPLE.COM", "carol@example.com", "dave@example.com", "o'brien@example.com"]
+    tasks: list[dict[str, Any]] = [
+        {"name": "Five user grants and two privileges", "register": "out",
+         "snowmcp.core.snowflake_grants": {
+             "user_grants": [{"role": "BATCH_ROLE", "users": users}],
+             "privileges": [{"role": "BATCH_ROLE", "object_type": "DATABASE", "objects": ["AICOLLEGE"]},
+                            {"role": "BATCH_ROLE", "object_type": "SCHEMA", "objects": ["AICOLLEGE.PUBLIC"]}]}},
+        {"name": "Seven grants in the plan", "ansible.builtin.assert": {"that": ["out.granted | length == 7"]}},
+    ]  # fmt: skip
+    inv, book = play(tmp_path, emu, tasks)
+    before = emu.stats()
+    run_play(inv, playbook=book)
+    after = emu.stats()
+    requests = after["query_requests"] - before["query_requests"]
+    # Reads: SHOW ROLES, SHOW GRANTS TO/OF ROLE, SHOW USERS; writes: 7 statements in one request.
+    assert requests == 5
+    assert after["queries"].get("GRANT_ROLE", 0) - before["queries"].get("GRANT_ROLE", 0) == 5
+    assert {r["grantee_name"] for r in emu.query("SHOW GRANTS OF ROLE BATCH_ROLE")} == set(users)

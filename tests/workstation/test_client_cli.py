@@ -29,7 +29,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("SNOWMCP_")}
-    full.update(HOME=str(home), SNOWMCP_KEYRING="0", **env)
+    full.update({"HOME": str(home), "SNOWMCP_KEYRING": "0", **env})
     return subprocess.run([sys.executable, "-m", "snowmcp.client.cli", *args], env=full, cwd=home,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
 
@@ -156,3 +156,23 @@ def test_no_console_browser_takeover_without_a_display(monkeypatch: pytest.Monke
     monkeypatch.delenv("DISPLAY")
     monkeypatch.setenv("BROWSER", "/usr/bin/true")
     assert login.can_open_browser()
+
+
+def test_key_goes_to_a_usable_keyring_and_logout_clears_it(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = home / "keyring.json"
+    monkeypatch.setenv("SNOWMCP_KEYRING", "auto")
+    monkeypatch.setenv("TEST_KEYRING_FILE", str(store))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "filekeyring.FileKeyring")
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent))
+    import keyring.core
+
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)  # re-read the backend choice
+    saved = credentials.save("key-in-ring", "alice@example.com", "https://svc.example")
+    record = json.loads((home / ".config" / "snowmcp" / "credentials").read_text())
+    assert saved.storage == "keyring" and record["storage"] == "keyring" and "api_key" not in record
+    assert json.loads(store.read_text()) == {"snowmcp\0https://svc.example": "key-in-ring"}
+    assert credentials.load().api_key == "key-in-ring"
+    proc = cli(home, "logout", SNOWMCP_KEYRING="auto", TEST_KEYRING_FILE=str(store),
+               PYTHON_KEYRING_BACKEND="filekeyring.FileKeyring", PYTHONPATH=str(Path(__file__).resolve().parent))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(store.read_text()) == {} and not (home / ".config" / "snowmcp" / "credentials").exists()

@@ -178,7 +178,12 @@ def test_login_through_the_browser_stores_the_key_privately(world: World) -> Non
     assert record["api_key"] not in (world.home / ".bashrc").read_text()
     assert record["api_key"] not in proc.stdout + proc.stderr
     status = json.loads(world.snowmcp("status", "--json").stdout)
-    assert status["signed_in"] and status["service_ok"] and status["days_left"] > 0
+    assert status["signed_in"] and status["service_ok"] and 0 < status["days_left"] <= 1
+    # The test integration's refresh tokens last one day: status must warn (< 7 days left).
+    assert any("run `snowmcp login` to renew it" in w for w in status["warnings"]), status
+    human = world.snowmcp("status")
+    assert human.returncode == 0 and "signed in as: alice@example.com" in human.stdout.lower()
+    assert "warning: your Snowflake sign-in ends in" in human.stdout
     assert [s["name"] for s in status["servers"]] == [SERVER]
 
 

@@ -1,0 +1,39 @@
+"""A keyring backend for tests: the real `keyring` API, storage in a JSON file ($TEST_KEYRING_FILE).
+
+Selected with PYTHON_KEYRING_BACKEND=filekeyring.FileKeyring; stands in for the OS keyring
+(macOS Keychain, Secret Service), which this CI machine does not have.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from keyring.backend import KeyringBackend
+
+
+class FileKeyring(KeyringBackend):
+    priority = 1  # type: ignore[assignment]
+
+    def _path(self) -> Path:
+        return Path(os.environ["TEST_KEYRING_FILE"])
+
+    def _load(self) -> dict[str, str]:
+        try:
+            return dict(json.loads(self._path().read_text()))
+        except FileNotFoundError:
+            return {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self._load().get(f"{service}\0{username}")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        data = self._load()
+        data[f"{service}\0{username}"] = password
+        self._path().write_text(json.dumps(data))
+
+    def delete_password(self, service: str, username: str) -> None:
+        data = self._load()
+        data.pop(f"{service}\0{username}")
+        self._path().write_text(json.dumps(data))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -165,6 +166,7 @@ def main() -> None:
         naive_noop = measured(emu, inventory, naive_book)
     finally:
         emu.stop()
+        shutil.rmtree(work, ignore_errors=True)  # the emulator state holds client secrets
 
     factor = total_grants / max(1, args.slice)
     managed_roles = ROLES

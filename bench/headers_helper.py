@@ -7,6 +7,9 @@ service), alternating, after warm-up runs:
 
 - snowmcp: `snowmcp headers` from the client wheel installed into a fresh virtual environment
   (what the onboarding role installs), key in the 0600 credentials file.
+- snowmcp, key in a keyring: the same with the `keyring` package installed and the key behind
+  the keyring API (a file-backed test backend, tests/workstation/filekeyring.py, standing in for
+  the OS keyring this machine lacks): shows what importing `keyring` adds.
 - guide one-liner: `curl -s $URL | python3 -c "import sys, json; print(json.load(sys.stdin)
   ['access_token'])"`. The guide's target, the unauthenticated `/token/<user>`, does not exist
   in this project; the one-liner is pointed at `/v1/token` with the API key header instead.
@@ -55,6 +58,9 @@ def install_client(work: Path) -> Path:
     (wheel,) = wheels.glob("*.whl")
     subprocess.run([str(env_dir / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel)],
                    check=True)  # fmt: skip
+    # For the keyring contender: from the index, like the role's default `snowmcp[keyring]`.
+    subprocess.run([str(env_dir / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "keyring"],
+                   check=True, capture_output=True)  # fmt: skip
     return env_dir / "bin" / "snowmcp"
 
 
@@ -99,8 +105,24 @@ def main() -> int:
             json.dump(creds, handle)
         env = {k: v for k, v in os.environ.items() if not k.startswith("SNOWMCP_")}
         env.update(HOME=str(home), SNOWMCP_KEYRING="0", SNOWMCP_API_KEY=api_key, TOKEN_URL=f"{svc.url}/v1/token")
+
+        # A second HOME whose key sits behind the keyring API (signed in through the client's own code).
+        ring_home = work / "ring-home"
+        ring_cfg = ring_home / ".config" / "snowmcp"
+        ring_cfg.mkdir(parents=True, mode=0o700)
+        (ring_cfg / "config.toml").write_text(f'service_url = "{svc.url}"\n')
+        ring_env = dict(env, HOME=str(ring_home), SNOWMCP_KEYRING="1", TEST_KEYRING_FILE=str(work / "ring.json"),
+                        PYTHON_KEYRING_BACKEND="filekeyring.FileKeyring",
+                        PYTHONPATH=str(ROOT / "tests" / "workstation"))  # fmt: skip
+        save = "from snowmcp.client import credentials; import sys; credentials.save(*sys.argv[1:])"
+        subprocess.run([str(shim.parent / "python"), "-c", save, api_key, "alice@example.com", svc.url],
+                       env=ring_env, check=True)  # fmt: skip
+        env.update(TEST_KEYRING_FILE=ring_env["TEST_KEYRING_FILE"], PYTHON_KEYRING_BACKEND="filekeyring.FileKeyring")
         contenders = {
             "snowmcp headers (cold process)": f'"{shim}" headers',
+            "snowmcp headers, key in keyring": (
+                f'HOME="{ring_home}" SNOWMCP_KEYRING=1 PYTHONPATH="{ROOT}/tests/workstation" "{shim}" headers'
+            ),
             "guide one-liner (curl | python3)": (
                 'curl -s -H "Authorization: Bearer $SNOWMCP_API_KEY" "$TOKEN_URL" | python3 -c '
                 "\"import sys, json; print(json.load(sys.stdin)['access_token'])\""
@@ -123,8 +145,9 @@ def main() -> int:
         print(f"snowmcp vs guide one-liner: {median / guide:.2f}x the time "
               f"(the one-liner prints a bare token, targets /v1/token with the API key instead of the guide's "
               f"unauthenticated /token/<user>)")  # fmt: skip
-        verdict = "PASS" if median < 250 else "FAIL"
-        print(f"goal: median < 250 ms -> {median:.1f} ms {verdict}")
+        ring = statistics.median(results["snowmcp headers, key in keyring"])
+        verdict = "PASS" if max(median, ring) < 250 else "FAIL"
+        print(f"goal: median < 250 ms -> {median:.1f} ms (key file), {ring:.1f} ms (keyring) {verdict}")
         print("reproduce: .venv/bin/python bench/headers_helper.py --runs", args.runs)
         return 0 if verdict == "PASS" else 1
     finally:

@@ -170,6 +170,7 @@ def test_key_goes_to_a_usable_keyring_and_logout_clears_it(home: Path, monkeypat
     saved = credentials.save("key-in-ring", "alice@example.com", "https://svc.example")
     record = json.loads((home / ".config" / "snowmcp" / "credentials").read_text())
     assert saved.storage == "keyring" and record["storage"] == "keyring" and "api_key" not in record
+    assert record["keyring_backend"] == "filekeyring.FileKeyring"
     assert json.loads(store.read_text()) == {"snowmcp\0https://svc.example": "key-in-ring"}
     assert credentials.load().api_key == "key-in-ring"
     proc = cli(home, "logout", SNOWMCP_KEYRING="auto", TEST_KEYRING_FILE=str(store),

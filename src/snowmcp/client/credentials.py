@@ -79,8 +79,12 @@ def save(api_key: str, username: str, service_url: str) -> Credentials:
     ring = _keyring_module()
     record: dict[str, Any] = {"version": 1, "username": username, "service_url": service_url}
     if ring is not None:
-        ring.set_password(KEYRING_SERVICE, service_url, api_key)
+        backend = ring.get_keyring()
+        backend.set_password(KEYRING_SERVICE, service_url, api_key)
         record["storage"] = "keyring"
+        # Remembered so `headers` can load this backend directly: keyring's backend discovery
+        # (entry-point scan) costs more than the rest of a cold `headers` run.
+        record["keyring_backend"] = f"{type(backend).__module__}.{type(backend).__qualname__}"
     else:
         record["storage"] = "file"
         record["api_key"] = api_key
@@ -118,8 +122,7 @@ def load() -> Credentials:
     if storage == "file":
         key = record.get("api_key")
     elif storage == "keyring":
-        ring = _keyring_module()
-        key = ring.get_password(KEYRING_SERVICE, service_url) if ring is not None else None
+        key = _keyring_get(str(record.get("keyring_backend", "")), service_url)
         if key is None:
             raise ClientError(
                 "your API key is no longer in the OS keyring: run `snowmcp login`", EXIT_NOT_SIGNED_IN
@@ -129,6 +132,26 @@ def load() -> Credentials:
     if not isinstance(key, str) or not key:
         raise ClientError("not signed in: run `snowmcp login`", EXIT_NOT_SIGNED_IN)
     return Credentials(key, username, service_url, str(storage))
+
+
+def _keyring_get(backend_path: str, service_url: str) -> str | None:
+    """The key from the backend used at sign-in, skipping discovery when it still loads."""
+    if os.environ.get("SNOWMCP_KEYRING", "auto").lower() not in ("0", "no", "false", "off", "file"):
+        module_name, _, class_name = backend_path.rpartition(".")
+        if module_name:
+            try:
+                import importlib
+
+                backend = getattr(importlib.import_module(module_name), class_name)()
+                value = backend.get_password(KEYRING_SERVICE, service_url)
+                return value if isinstance(value, str) else None
+            except Exception:  # noqa: S110 - any failure: fall back to keyring's own discovery
+                pass
+    ring = _keyring_module()
+    if ring is None:
+        return None
+    value = ring.get_password(KEYRING_SERVICE, service_url)
+    return value if isinstance(value, str) else None
 
 
 def peek() -> dict[str, Any] | None:

@@ -214,3 +214,35 @@ def test_writes_are_batched_into_one_request(emu: Emulator, tmp_path: Path) -> N
     assert requests == 5
     assert after["queries"].get("GRANT_ROLE", 0) - before["queries"].get("GRANT_ROLE", 0) == 5
     assert {r["grantee_name"] for r in emu.query("SHOW GRANTS OF ROLE BATCH_ROLE")} == set(users)
+
+
+def test_user_info_errors_and_absent_states(emu: Emulator, tmp_path: Path) -> None:
+    tasks: list[dict[str, Any]] = [
+        {"name": "Preflight", "register": "info",
+         "snowmcp.core.snowflake_user_info": {"logins": ["BOB@example.com", "dave@example.com", "ghost@example.com"]}},
+        {"name": "Preflight answers", "ansible.builtin.assert": {"quiet": True, "that": [
+            "info.users['BOB@example.com'].name == 'BOB@EXAMPLE.COM'",
+            "info.users['BOB@example.com'].default_warehouse == 'COMPUTE_WH'",
+            "info.disabled == ['dave@example.com']",
+            "info.missing == ['ghost@example.com']",
+            "info is not changed"]}},
+        {"name": "Server in a schema that does not exist", "register": "nowhere", "ignore_errors": True,
+         "snowmcp.core.snowflake_mcp_server": {"name": "LOST", "database": "AICOLLEGE", "schema": "NOPE",
+                                               "tools": [{"name": "q", "type": "SYSTEM_EXECUTE_SQL"}]}},
+        {"name": "The error names the server", "ansible.builtin.assert": {"quiet": True, "that": [
+            "nowhere is failed", "'AICOLLEGE.NOPE.LOST' in nowhere.msg"]}},
+        {"name": "A server to drop", "snowmcp.core.snowflake_mcp_server": {
+            "name": "TEMP_MCP", "database": "AICOLLEGE", "schema": "PUBLIC",
+            "tools": [{"name": "q", "type": "SYSTEM_EXECUTE_SQL"}]}},
+        {"name": "Drop it", "register": "dropped", "snowmcp.core.snowflake_mcp_server": {
+            "name": "TEMP_MCP", "database": "AICOLLEGE", "schema": "PUBLIC", "state": "absent"}},
+        {"name": "A role to drop", "snowmcp.core.snowflake_role": {"roles": [{"name": "temp_role"}]}},
+        {"name": "Drop the role", "register": "role_dropped",
+         "snowmcp.core.snowflake_role": {"name": "TEMP_ROLE", "state": "absent"}},
+        {"name": "Drops reported", "ansible.builtin.assert": {"quiet": True, "that": [
+            "dropped.action == 'drop'", "role_dropped.dropped == ['TEMP_ROLE']"]}},
+    ]  # fmt: skip
+    inv, book = play(tmp_path, emu, tasks)
+    run_play(inv, playbook=book)
+    assert "TEMP_MCP" not in mcp_servers(emu)
+    assert "TEMP_ROLE" not in role_names(emu)

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT, run_playbook, write_inventory
+from conftest import ROOT, PlaybookRun, run_playbook, write_inventory
 
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "service"))
@@ -66,6 +66,15 @@ class World:
     home: Path
     outside: Path  # a working folder outside HOME
     env: dict[str, str]
+    inventory: Path
+    wheel: Path
+
+    def onboard(self, *extra: str) -> PlaybookRun:
+        """The onboarding playbook for alice, with the browser stand-in in its environment."""
+        keep = ("BROWSER", "SNOWMCP_KEYRING", "SNOWMCP_TEST_USERNAME", "SNOWMCP_TEST_PASSWORD")
+        return run_playbook(self.home, self.inventory, "-e", "mcp_user=alice@example.com",
+                            "-e", f"mcp_workstation_client_package={self.wheel}", *extra,
+                            env={k: self.env[k] for k in keep})  # fmt: skip
 
     @property
     def shim(self) -> Path:
@@ -129,7 +138,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path) -> Itera
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SNOWMCP_", "ANTHROPIC_", "CLAUDE"))}
         env.update(HOME=str(home), BROWSER=str(browser), SNOWMCP_KEYRING="0",
                    SNOWMCP_TEST_USERNAME="alice@example.com", SNOWMCP_TEST_PASSWORD="alice-pass-1")  # fmt: skip
-        yield World(emu, svc, home, outside, env)
+        yield World(emu, svc, home, outside, env, inventory, client_wheel)
     finally:
         svc.stop()
         emu.stop()
@@ -263,3 +272,15 @@ def test_removed_user_gets_a_clear_error_and_no_stdout(world: World) -> None:
     proc = world.snowmcp("headers")
     assert proc.returncode == 3 and proc.stdout == ""
     assert "run `snowmcp login`" in proc.stderr
+
+
+def test_onboarding_playbook_signs_in_when_interactive(world: World) -> None:
+    """After removal, `logout` + the playbook with onboard_login=true (a desktop) brings the user back."""
+    assert world.snowmcp("logout").returncode == 0
+    run = world.onboard("-e", "onboard_login=true").ok()
+    assert "TASK [Sign in through the browser]" in run.output and "sign in once by running" not in run.output
+    status = json.loads(world.snowmcp("status", "--json").stdout)
+    assert status["signed_in"] and status["username"].lower() == "alice@example.com"
+    _, titles = mcp_search(world, current_headers(world), "databricks")
+    assert "Acme renewal call" in titles
+    assert world.onboard().ok().changed == 0

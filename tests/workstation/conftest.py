@@ -53,9 +53,10 @@ class PlaybookRun:
         return self
 
 
-def write_inventory(path: Path, variables: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump({"all": {"hosts": {"localhost": {"ansible_connection": "local",
-                                   "ansible_python_interpreter": sys.executable}}, "vars": variables}}))  # fmt: skip
+def write_inventory(path: Path, variables: dict[str, Any], hosts: tuple[str, ...] = ("localhost",)) -> Path:
+    """An inventory whose hosts all run locally (so a "workstation" is this machine)."""
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    path.write_text(yaml.safe_dump({"all": {"hosts": {h: local for h in hosts}, "vars": variables}}))
     return path
 
 

@@ -205,3 +205,12 @@ def test_hosts_only_get_their_own_users(fresh_home: Path) -> None:
     inventory = write_inventory(fresh_home.parent / "inv.yml", VARS)
     run = run_playbook(fresh_home, inventory, *NO_INSTALL).ok()  # no mcp_user: nobody lives on "localhost"
     assert run.changed == 0 and snapshot(fresh_home) == {}
+
+
+def test_limit_to_a_host_configures_the_users_living_there(fresh_home: Path) -> None:
+    inventory = write_inventory(fresh_home.parent / "inv.yml", VARS, hosts=("bob-laptop", "other-host"))
+    run = run_playbook(fresh_home, inventory, "--limit", "bob-laptop", *NO_INSTALL).ok()
+    assert run.changed > 0
+    claude = json.loads((fresh_home / ".claude.json").read_text())
+    assert list(claude["mcpServers"]) == ["gong_mcp"]  # bob's, not alice's (alice has no host)
+    assert 'login = "bob@example.com"' in (fresh_home / ".config/snowmcp/config.toml").read_text()

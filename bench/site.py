@@ -2,7 +2,7 @@
 
 Four runs, printed side by side:
   demo inventory (3 users)   first run | no-op re-run
-  1,000 users                first run | no-op re-run   (workstation play: a 3-user sample on one host)
+  1,000 users                first run | no-op re-run   (workstation play: a sample of one user on the one demo workstation)
 Each run gets a fresh emulator (the demo seed, plus 1,000 generated SSO users for
 the large inventory) and a fresh token service, like `make demo`.
 
@@ -29,7 +29,7 @@ from procs import BIN, ROOT, Emulator, free_port
 from snowmcp import demo
 
 N_USERS = 1000
-SAMPLE = 3
+SAMPLE = 1  # the demo has one workstation HOME; several users there would overwrite one config
 
 
 def run_site(demo_dir: Path, extra: Path | None) -> tuple[float, dict[str, float], dict[str, int]]:

@@ -284,3 +284,13 @@ def test_onboarding_playbook_signs_in_when_interactive(world: World) -> None:
     _, titles = mcp_search(world, current_headers(world), "databricks")
     assert "Acme renewal call" in titles
     assert world.onboard().ok().changed == 0
+
+
+def test_sign_in_revoked_in_snowflake_asks_for_a_new_login(world: World) -> None:
+    world.emu.query('ALTER USER "alice@example.com" REMOVE DELEGATED AUTHORIZATIONS FROM SECURITY INTEGRATION MCP_OAUTH')
+    time.sleep(ACCESS_TTL + 1)  # the cached access token expires; the refresh is refused (invalid_grant)
+    proc = world.snowmcp("headers")
+    assert proc.returncode == 3 and proc.stdout == "", proc.stderr
+    assert "your Snowflake sign-in has expired or was revoked: run `snowmcp login`" in proc.stderr
+    status = world.snowmcp("status")
+    assert status.returncode == 1 and "run `snowmcp login`" in status.stdout

@@ -80,8 +80,10 @@ def collect(service_override: str | None) -> dict[str, Any]:
             report["warnings"].append(
                 f"your Snowflake sign-in ends in {max(days, 0):.1f} days: run `snowmcp login` to renew it"
             )
-    if me.get("state") not in (None, "active", "ok"):
-        report["warnings"].append(f"the service reports your sign-in as {me.get('state')}: run `snowmcp login`")
+    if me.get("state") not in (None, "active"):
+        # The key still works for /v1/me, but no token will come: not usable until a new sign-in.
+        report["signed_in"] = False
+        report["problems"].append(f"the service reports your sign-in as {me.get('state')}: run `snowmcp login`")
     return report
 
 

@@ -189,6 +189,11 @@ def test_zsh_fish_and_home_mcp_json_on_request_then_offboard(fresh_home: Path) -
     assert f"set -gx SNOWMCP_SERVICE_URL {SERVICE}" in fish and "function refresh_mcp" in fish
     assert not (fresh_home / ".bashrc").exists()
 
+    # Turning the option off removes the ~/.mcp.json entries again (the file was ours: it goes).
+    run_playbook(fresh_home, inventory, *extra, "-e", "mcp_workstation_write_home_mcp_json=false").ok()
+    assert not (fresh_home / ".mcp.json").exists()
+    assert (fresh_home / ".claude.json").exists()
+
     users = [USERS[0], dict(USERS[1], state="absent")]
     run_playbook(fresh_home, inventory, *extra, "-e", json.dumps({"mcp_users": users})).ok()
     assert snapshot(fresh_home) == {}, "offboarding must leave no file behind"

@@ -28,8 +28,9 @@ test: venv
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check src tests bench plugins
+	$(BIN)/ruff check src tests bench plugins roles
 	$(BIN)/mypy
+	MYPYPATH=collections $(BIN)/mypy --explicit-package-bases -p ansible_collections.snowmcp.core.plugins
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/ansible-lint --offline
 	@for m in plugins/modules/*.py; do \
 	  n=$$(basename $$m .py); \

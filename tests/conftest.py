@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procs import Emulator, RedisServer  # noqa: E402
+from procs import Emulator, RedisServer
 
 
 @pytest.fixture

@@ -1,102 +1,22 @@
-"""Fixtures for the workstation suite: a client wheel, ansible-playbook against a temporary HOME."""
+"""Fixtures for the workstation suite: a client wheel, a temporary HOME."""
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-# Created in HOME by the tooling itself (Ansible's temp dirs, caches), not by the role.
-TOOLING = {".ansible", ".cache", ".rustup"}
+from wshelpers import build_wheel
 
 
 @pytest.fixture(scope="session")
 def client_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The snowmcp wheel built from this checkout (a copy, so parallel builds never collide)."""
-    src = tmp_path_factory.mktemp("wheel-src")
-    shutil.copy(ROOT / "pyproject.toml", src)
-    shutil.copy(ROOT / "README.md", src)
-    shutil.copytree(ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([str(BIN / "pip"), "wheel", "--quiet", "--no-deps", "-w", str(out), str(src)],
-                   check=True, capture_output=True, timeout=300)  # fmt: skip
-    (wheel,) = out.glob("snowmcp-*.whl")
-    return wheel
-
-
-@dataclass
-class PlaybookRun:
-    rc: int
-    output: str
-
-    @property
-    def changed(self) -> int:
-        match = re.search(r"changed=(\d+)", self.output)
-        assert match, self.output[-3000:]
-        return int(match.group(1))
-
-    def ok(self) -> PlaybookRun:
-        assert self.rc == 0, self.output[-5000:]
-        return self
-
-
-def write_inventory(path: Path, variables: dict[str, Any], hosts: tuple[str, ...] = ("localhost",)) -> Path:
-    """An inventory whose hosts all run locally (so a "workstation" is this machine)."""
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
-    path.write_text(yaml.safe_dump({"all": {"hosts": {h: local for h in hosts}, "vars": variables}}))
-    return path
-
-
-def run_playbook(home: Path, inventory: Path, *extra: str, playbook: str = "playbooks/onboard_user.yml",
-                 env: dict[str, str] | None = None) -> PlaybookRun:  # fmt: skip
-    scratch = home.parent / "ansible-scratch"
-    full_env = {
-        **os.environ,
-        "HOME": str(home),
-        "ANSIBLE_HOME": str(scratch),
-        "ANSIBLE_LOCAL_TEMP": str(scratch / "tmp"),
-        "ANSIBLE_REMOTE_TEMP": str(scratch / "tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        "PIP_NO_CACHE_DIR": "1",
-        "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-        **(env or {}),
-    }
-    full_env.pop("SNOWMCP_SERVICE_URL", None)
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), playbook, *extra], cwd=ROOT,
-                          env=full_env, capture_output=True, text=True, timeout=600)  # fmt: skip
-    return PlaybookRun(proc.returncode, proc.stdout + proc.stderr)
-
-
-def snapshot(home: Path) -> dict[str, Any]:
-    """Every file and symlink under home (not tooling caches): path -> (mode, bytes or link target)."""
-    out: dict[str, Any] = {}
-    for dirpath, dirnames, filenames in os.walk(home):
-        rel_dir = Path(dirpath).relative_to(home)
-        if rel_dir == Path("."):
-            dirnames[:] = [d for d in dirnames if d not in TOOLING]
-        for name in filenames + [d for d in dirnames if (Path(dirpath) / d).is_symlink()]:
-            p = Path(dirpath) / name
-            rel = str(rel_dir / name)
-            if p.is_symlink():
-                out[rel] = ("link", os.readlink(p))
-            else:
-                out[rel] = (oct(p.stat().st_mode & 0o777), p.read_bytes())
-    return out
+    """The snowmcp wheel built once per session from this checkout."""
+    return build_wheel(tmp_path_factory.mktemp("client-wheel"))
 
 
 @pytest.fixture

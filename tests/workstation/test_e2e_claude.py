@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ROOT, PlaybookRun, run_playbook, write_inventory
+from wshelpers import ROOT, PlaybookRun, run_playbook, write_inventory
 
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "service"))

@@ -177,3 +177,46 @@ def test_key_goes_to_a_usable_keyring_and_logout_clears_it(home: Path, monkeypat
                PYTHON_KEYRING_BACKEND="filekeyring.FileKeyring", PYTHONPATH=str(Path(__file__).resolve().parent))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(store.read_text()) == {} and not (home / ".config" / "snowmcp" / "credentials").exists()
+
+
+@pytest.fixture
+def dripping_server() -> Iterator[int]:
+    """A real HTTP listener that sends its response one byte every 0.3 s, forever."""
+    import threading
+
+    stop = threading.Event()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4)
+
+    def serve() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(4096)
+                try:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                    while not stop.wait(0.3):
+                        conn.sendall(b"X")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(sock.getsockname()[1])
+    stop.set()
+    thread.join(5)
+    sock.close()
+
+
+def test_headers_has_a_total_deadline_against_a_dripping_service(home: Path, dripping_server: int) -> None:
+    # Every read gets a byte within the 1 s socket timeout; only the total deadline stops it.
+    url = f"http://127.0.0.1:{dripping_server}"
+    credentials.save("key-123", "alice@example.com", url)
+    proc = cli(home, "headers", SNOWMCP_TIMEOUT="1", SNOWMCP_SERVICE_URL=url)
+    assert proc.returncode == 4 and proc.stdout == ""
+    assert proc.stderr.strip() == f"snowmcp: token service {url} did not answer within 1s"

@@ -10,9 +10,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
-from snowmcp.client.errors import ClientError
+from snowmcp.client.errors import EXIT_UNAVAILABLE, ClientError
+
+
+def _hard_deadline(seconds: float, service: str) -> None:
+    """Fail after `seconds` in total, whatever the service does.
+
+    Socket timeouts bound each connect/read separately; a service that drips bytes could still
+    keep the helper past Claude Code's 10 s limit. A real-time timer bounds the whole call.
+    """
+    if not hasattr(signal, "setitimer"):
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise ClientError(f"token service {service} did not answer within {seconds:g}s", EXIT_UNAVAILABLE)
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
 def _access_token(service_override: str | None) -> str:
@@ -25,7 +42,12 @@ def _access_token(service_override: str | None) -> str:
     service = cfg.service_url or creds.service_url
     if service != creds.service_url:
         raise ClientError(f"signed in at {creds.service_url}, but configured for {service}: run `snowmcp login`")
-    data = service_api.request("GET", f"{service}/v1/token", api_key=creds.api_key, timeout=cfg.timeout)
+    _hard_deadline(cfg.timeout, service)
+    try:
+        data = service_api.request("GET", f"{service}/v1/token", api_key=creds.api_key, timeout=cfg.timeout)
+    finally:
+        if hasattr(signal, "setitimer"):
+            signal.setitimer(signal.ITIMER_REAL, 0)
     token = data.get("access_token")
     if not isinstance(token, str) or not token:
         raise ClientError("the token service answered without an access token")

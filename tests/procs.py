@@ -110,7 +110,9 @@ class Emulator:
         params: dict[str, Any] = {
             "account": "DEMO-ACCOUNT", "user": user, "password": password,
             "host": "127.0.0.1", "port": self.port, "protocol": "http",
-            "login_timeout": 10, "network_timeout": 30,
+            "login_timeout": 10, "request_timeout": 30,
+            # Say explicitly what 5.x warns it will stop defaulting to: no async queries here.
+            "enable_server_session_keep_alive_auto_detection": False,
         }  # fmt: skip
         params.update(kwargs)
         return snowflake.connector.connect(**params)

@@ -309,7 +309,8 @@ def run_step1(settings: Settings) -> None:
     conn = snowflake.connector.connect(
         account=ACCOUNT, user="ADMIN", password=settings.passwords["ADMIN"],
         host="127.0.0.1", port=settings.emulator_port, protocol="http",
-        login_timeout=10, network_timeout=30,
+        login_timeout=10, request_timeout=30,
+        enable_server_session_keep_alive_auto_detection=False,
     )  # fmt: skip
     try:
         cur = conn.cursor()

@@ -4,7 +4,7 @@ seed guide's Flask service as the baseline; refreshes per token lifetime; memory
 Reproduce:  make bench   (or: .venv/bin/python bench/token_service.py [--seconds 8])
 Needs: redis-server on PATH, network access to PyPI once (the baseline's Flask is installed into
 .cache/bench/baseline-venv, outside the project). The baseline's code is extracted from
-/work/shared/seed/ (or $SNOWMCP_SEED_GUIDE) into a temporary folder at run time, its token URL
+../shared/seed/ next to the checkout (or $SNOWMCP_SEED_GUIDE) into a temporary folder at run time, its token URL
 pointed at the local emulator; it is never part of the project.
 
 What runs: a local emulator; for each store a `snowmcp-service serve` process holding 10,000
@@ -49,7 +49,9 @@ from snowmcp.service.crypto import KeyRing, hash_secret  # noqa: E402
 from snowmcp.service.store import UserRecord, open_store  # noqa: E402
 from snowmcp.service.tokens import access_aad, refresh_aad  # noqa: E402
 
-SEED_GUIDE = Path(os.environ.get("SNOWMCP_SEED_GUIDE", "/work/shared/seed/000_2dbc60128be8d4ae.txt"))
+# The seed guide sits next to the repository (<checkout>/../shared/seed/); $SNOWMCP_SEED_GUIDE overrides.
+SEED_GUIDE = Path(os.environ.get("SNOWMCP_SEED_GUIDE")
+                  or ROOT.parent / "shared" / "seed" / "000_2dbc60128be8d4ae.txt")
 CONNECTIONS = 32
 USERS = 10_000
 

@@ -88,6 +88,8 @@ def test_code_flow_with_pkce_and_role_scope(
     assert body["token_type"] == "Bearer" and int(body["expires_in"]) == 600
     assert body["username"] == "alice@example.com"
     assert body["refresh_token"] and body["access_token"] != body["refresh_token"]
+    # The reference's answer has no refresh-token expiry: clients compute it themselves.
+    assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "username"}
     assert oauth_role(shared_emulator, body["access_token"]) == "ANALYST"
     # The token decides the session role: asking the connector for another one is refused.
     with pytest.raises(snowflake.connector.DatabaseError) as info:
@@ -289,7 +291,7 @@ def test_single_use_rotation_and_family_reuse_detection(
     assert_token_dead(shared_emulator, first["access_token"])
     assert oauth_role(shared_emulator, second["access_token"]) == "ANALYST"
     third = refresh(shared_emulator, client, second["refresh_token"]).json()
-    assert "refresh_token" in third
+    assert set(third) == {"access_token", "token_type", "expires_in", "refresh_token"}
     # Replaying a rotated-out refresh token revokes the whole family.
     reuse = refresh(shared_emulator, client, first["refresh_token"])
     assert reuse.status_code == 400 and reuse.json()["error"] == "invalid_grant"
@@ -297,6 +299,31 @@ def test_single_use_rotation_and_family_reuse_detection(
         refresh(shared_emulator, client, third["refresh_token"]).json()["error"] == "invalid_grant"
     )
     assert_token_dead(shared_emulator, third["access_token"])
+
+
+def test_single_use_refresh_invalidates_the_users_earlier_sign_ins(
+    shared_emulator: Emulator, callback: Callback
+) -> None:
+    """A single-use refresh kills every earlier token of that user, not only its own family."""
+    client = new_client(
+        shared_emulator, callback, "OAUTH_SINGLE_USE_REFRESH_TOKENS_REQUIRED = TRUE"
+    )
+    scope = "refresh_token session:role:ANALYST"
+    laptop = login_tokens(shared_emulator, callback, client, *ALICE, scope=scope)
+    desktop = login_tokens(shared_emulator, callback, client, *ALICE, scope=scope)
+    bob = login_tokens(
+        shared_emulator, callback, client, "bob@example.com", "bob-pass-1", scope=scope
+    )
+    assert oauth_role(shared_emulator, laptop["access_token"]) == "ANALYST"
+
+    rotated = refresh(shared_emulator, client, desktop["refresh_token"])
+    assert rotated.status_code == 200, rotated.text
+    assert_token_dead(shared_emulator, laptop["access_token"])
+    stale = refresh(shared_emulator, client, laptop["refresh_token"])
+    assert stale.status_code == 400 and stale.json()["error"] == "invalid_grant"
+    assert oauth_role(shared_emulator, rotated.json()["access_token"]) == "ANALYST"
+    # Another user's tokens are untouched.
+    assert refresh(shared_emulator, client, bob["refresh_token"]).status_code == 200
 
 
 def test_single_use_can_be_asked_on_the_code_exchange(

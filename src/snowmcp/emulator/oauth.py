@@ -18,10 +18,14 @@ never holds a usable credential. Every code and token carries its delegation's
 id; a token is valid only while that delegation exists, the integration still
 has the client id it was issued for and is enabled, and the user is enabled.
 
-Single-use refresh tokens: every token family has a `generation`. A refresh
-bumps it and issues a new refresh token; tokens of older generations (refresh
-AND access) stop working, and presenting an older refresh token revokes the
-whole family (reuse detection).
+Single-use refresh tokens: every token family (one code exchange and the
+refreshes that follow) has a `generation`. A refresh bumps it and issues a new
+refresh token; tokens of older generations (refresh AND access) stop working,
+as do all tokens of the user's other families for the same integration
+(reference: a refresh "invalidates all earlier refresh AND access tokens of
+that user"), and presenting an older refresh token revokes the whole family
+(reuse detection). Token answers never carry `refresh_token_expires_in`
+(clients must compute the expiry from the integration's validity).
 """
 
 from __future__ import annotations
@@ -503,7 +507,6 @@ class OAuth:
             body["refresh_token"] = self._issue_refresh(
                 integ, deleg.id, family, 0, record["role"], user.name
             )
-            body["refresh_token_expires_in"] = integ.refresh_token_validity
         body["username"] = user.login_name
         return body
 
@@ -544,13 +547,17 @@ class OAuth:
                 raise TokenError(400, "invalid_grant", "The refresh token has already been used.")
             fam["generation"] += 1
             gen = fam["generation"]
+            # Every earlier token of this user for this integration dies too, also
+            # those of other sign-ins (families) under the same delegation.
+            for other_id, other in st["families"].items():
+                if other_id != record["family"] and other["delegation"] == record["delegation"]:
+                    other["revoked"] = True
             body = self._issue_access(
                 integ, record["delegation"], record["family"], gen, record["role"], user.name
             )
             body["refresh_token"] = self._issue_refresh(
                 integ, record["delegation"], record["family"], gen, record["role"], user.name
             )
-            body["refresh_token_expires_in"] = integ.refresh_token_validity
             return body
         return self._issue_access(
             integ,

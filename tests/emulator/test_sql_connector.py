@@ -326,3 +326,27 @@ def test_sql_changes_survive_a_restart(emulator: Any):
         assert again == client_id
     finally:
         conn.close()
+
+
+def test_integration_unset_takes_only_snowflakes_unsettable_properties(admin: Any):
+    cur = admin.cursor()
+    cur.execute(
+        "CREATE SECURITY INTEGRATION UNSET_INT TYPE = OAUTH OAUTH_CLIENT = CUSTOM "
+        "OAUTH_CLIENT_TYPE = 'CONFIDENTIAL' OAUTH_REDIRECT_URI = 'https://unset.example.com/cb' "
+        "OAUTH_REFRESH_TOKEN_VALIDITY = 86400 OAUTH_ENFORCE_PKCE = TRUE COMMENT = 'c'"
+    )
+
+    def props() -> dict[str, str]:
+        described = rows(admin, "DESCRIBE SECURITY INTEGRATION UNSET_INT")
+        return {r["property"]: r["property_value"] for r in described}
+
+    # Snowflake's UNSET grammar has ENABLED, NETWORK_POLICY, OAUTH_USE_SECONDARY_ROLES, COMMENT.
+    for prop in ("OAUTH_REFRESH_TOKEN_VALIDITY", "OAUTH_ENFORCE_PKCE", "OAUTH_REDIRECT_URI"):
+        err = failure(admin, f"ALTER SECURITY INTEGRATION UNSET_INT UNSET COMMENT, {prop}")
+        assert (err.errno, err.sqlstate) == (1003, "42000"), prop
+        assert f"unexpected '{prop}'" in err.msg
+    after = props()
+    assert (after["OAUTH_REFRESH_TOKEN_VALIDITY"], after["OAUTH_ENFORCE_PKCE"]) == ("86400", "true")
+    assert after["COMMENT"] == "c", "a rejected statement changes nothing"
+    cur.execute("ALTER SECURITY INTEGRATION UNSET_INT UNSET COMMENT, OAUTH_USE_SECONDARY_ROLES")
+    assert props()["COMMENT"] == ""

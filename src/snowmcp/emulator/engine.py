@@ -539,12 +539,7 @@ class _Run:
                 integ.client_secret_2 = new_client_secret()
             self.mutated = True
             return status("")
-        for prop_name in stmt.unset:
-            if prop_name not in INTEGRATION_PROPS or prop_name in (
-                *_CREATE_ONLY,
-                "OAUTH_REDIRECT_URI",
-            ):
-                raise errors.invalid_options(f"property '{prop_name}' cannot be unset")
+        for prop_name in stmt.unset:  # the parser admits only INTEGRATION_UNSETTABLE
             fld, _kind, default = INTEGRATION_PROPS[prop_name]
             values[fld] = list(default) if isinstance(default, list) else default
         updated = replace(integ, **values)  # type: ignore[arg-type]

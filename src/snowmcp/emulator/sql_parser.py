@@ -244,6 +244,10 @@ OBJECT_TYPES: tuple[tuple[str, ...], ...] = (
     ("ACCOUNT",),
 )
 
+# What ALTER SECURITY INTEGRATION ... UNSET accepts (Snowflake's grammar for OAuth
+# integrations; reference/snowflake.md): anything else is a syntax error.
+INTEGRATION_UNSETTABLE = ("ENABLED", "NETWORK_POLICY", "OAUTH_USE_SECONDARY_ROLES", "COMMENT")
+
 _SHOW_PLURALS: tuple[tuple[str, ...], ...] = (
     ("CORTEX", "SEARCH", "SERVICES"),
     ("MCP", "SERVERS"),
@@ -452,7 +456,7 @@ class Parser:
             if self.accept_kw("SET"):
                 stmt.set_props = self.props(allow_empty=False)
             elif self.accept_kw("UNSET"):
-                stmt.unset = self.word_list()
+                stmt.unset = self.word_list(allowed=INTEGRATION_UNSETTABLE)
             elif self.accept_kw("REFRESH"):
                 tok = self.tok
                 if not tok.is_kw("OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET_2"):
@@ -491,15 +495,15 @@ class Parser:
             return user
         raise self.error()
 
-    def word_list(self) -> list[str]:
-        words = [self.keyword()]
+    def word_list(self, allowed: tuple[str, ...] | None = None) -> list[str]:
+        words = [self.keyword(allowed)]
         while self.accept_sym(","):
-            words.append(self.keyword())
+            words.append(self.keyword(allowed))
         return words
 
-    def keyword(self) -> str:
+    def keyword(self, allowed: tuple[str, ...] | None = None) -> str:
         tok = self.tok
-        if tok.kind is not Kind.IDENT:
+        if tok.kind is not Kind.IDENT or (allowed is not None and tok.value not in allowed):
             raise self.error()
         self.i += 1
         return tok.value

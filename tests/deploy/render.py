@@ -15,7 +15,8 @@ FAKE_OAUTH = {"client_id": "fake-client-id-0123456789abcd", "client_secret": "fa
               "client_secret_2": "fake-secret-two-BBBB"}  # fmt: skip
 
 
-def render(tmp: Path, token_service: dict[str, Any]) -> str:
+def render(tmp: Path, token_service: dict[str, Any], *args: str, secrets: tuple[str, ...] = ()) -> str:
+    """Run playbooks/token_service.yml (extra ansible-playbook `args`); no secret may reach its output."""
     inventory = {
         "all": {
             "children": {"token_service": {"hosts": {"svc": {}}}},
@@ -34,9 +35,9 @@ def render(tmp: Path, token_service: dict[str, Any]) -> str:
     inv = tmp / "inventory.yml"
     inv.write_text(yaml.safe_dump(inventory))
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}", ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "playbooks/token_service.yml", "-i", str(inv)],
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "playbooks/token_service.yml", "-i", str(inv), *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
-    for secret in FAKE_OAUTH.values():
-        assert secret not in proc.stdout + proc.stderr
+    for secret in (*FAKE_OAUTH.values(), *secrets):
+        assert secret not in proc.stdout + proc.stderr, f"a secret ({secret[:4]}...) is in the output"
     return proc.stdout

@@ -94,3 +94,66 @@ def test_latency_delays_every_query_request(tmp_path: Path) -> None:
         assert emu.stats()["query_requests"] == 2
     finally:
         emu.stop()
+
+
+def test_a_slow_state_write_never_replaces_a_newer_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OAuth saves after releasing the account lock, so two saves can overlap. Here save A
+    snapshots first and stalls in its rename; save B snapshots a newer account meanwhile.
+    The file must end up holding B's snapshot (before the fix A's rename won, and a
+    restart lost B's change, e.g. a rotated single-use refresh token)."""
+    import json
+    import os
+    import threading
+
+    from snowmcp.emulator.context import EmulatorContext
+    from snowmcp.emulator.model import Role
+    from snowmcp.emulator.seed import load_seed
+
+    ctx = EmulatorContext(load_seed(SEED), state_file=tmp_path / "state.json")
+    a_stalled, release_a, b_done_or_waiting = threading.Event(), threading.Event(), threading.Event()
+    real_replace = os.replace
+
+    def replace(src: str, dst: str) -> None:
+        if threading.current_thread().name == "A":
+            a_stalled.set()
+            assert release_a.wait(30)
+        real_replace(src, dst)
+
+    class SpyLock:
+        """The save lock; tells the test when B is about to wait for it."""
+
+        def __init__(self) -> None:
+            self.inner = threading.Lock()
+
+        def __enter__(self) -> None:
+            if threading.current_thread().name == "B":
+                b_done_or_waiting.set()
+            self.inner.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            self.inner.release()
+
+    monkeypatch.setattr(os, "replace", replace)
+    ctx._save_lock = SpyLock()  # type: ignore[assignment]
+
+    def save_b() -> None:
+        try:
+            ctx.save()
+        finally:
+            b_done_or_waiting.set()
+
+    ctx.account.roles["FIRST"] = Role("FIRST")
+    a = threading.Thread(target=ctx.save, name="A")
+    a.start()
+    assert a_stalled.wait(30)
+    ctx.account.roles["SECOND"] = Role("SECOND")
+    b = threading.Thread(target=save_b, name="B")
+    b.start()
+    assert b_done_or_waiting.wait(30)
+    release_a.set()
+    a.join(30)
+    b.join(30)
+    saved = json.loads((tmp_path / "state.json").read_text())
+    assert {"FIRST", "SECOND"} <= {r["name"] for r in saved["roles"]}

@@ -79,13 +79,32 @@ class EmulatorContext:
     faults: Faults = field(default_factory=Faults)
     # Base URL the emulator is reached at (for DESCRIBE's endpoints); set at start-up.
     base_url: str = "http://127.0.0.1"
+    # Snapshots are numbered under the account lock and written in that order, so
+    # a slow writer can never replace a newer snapshot with its older one.
+    _save_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _snapshots: int = 0
+    _written: int = 0
 
     def save(self) -> None:
-        """Persist the account atomically (write a temp file, fsync, rename)."""
+        """Persist the account atomically (write a temp file, fsync, rename).
+
+        Callers may or may not hold the account lock (OAuth saves after releasing
+        it). Lock order is always account lock, then save lock.
+        """
         if self.state_file is None:
             return
         with self.account.lock:
+            self._snapshots += 1
+            number = self._snapshots
             payload = json.dumps(self.account.to_state(), sort_keys=True)
+        with self._save_lock:
+            if number <= self._written:
+                return  # a newer snapshot is already on disk
+            self._write(payload)
+            self._written = number
+
+    def _write(self, payload: str) -> None:
+        assert self.state_file is not None
         target = self.state_file
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")

@@ -43,6 +43,16 @@ def test_bad_seed_content_fails_before_serving(tmp_path: Path) -> None:
     assert result.returncode == 2 and "cannot load the account" in result.stderr
 
 
+def test_malformed_seed_yaml_is_reported_without_quoting_the_file(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.yml"
+    seed.write_text('users:\n  - {login_name: A, password: "hunter2-secret, roles: []}\n')
+    result = serve("--seed", str(seed))
+    assert result.returncode == 2
+    assert "not valid YAML at line" in result.stderr
+    assert "hunter2-secret" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 def test_state_survives_a_restart(tmp_path: Path) -> None:
     emu = Emulator(tmp_path / "emu").start()
     try:

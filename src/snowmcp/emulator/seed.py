@@ -73,8 +73,14 @@ def load_seed(path: Path) -> Account:
     """Read and validate a seed file."""
     try:
         data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
+    except OSError as exc:
         raise SeedError(f"{path}: cannot read seed: {exc}") from None
+    except yaml.YAMLError as exc:
+        # Never str(exc): PyYAML quotes the offending line, which may hold a password.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise SeedError(f"{path}: not valid YAML{where}: {problem}") from None
     try:
         return build_account(data)
     except SeedError as exc:

@@ -171,6 +171,40 @@ def test_tool_whose_object_the_role_cannot_use_fails(
         )
 
 
+def test_cortex_search_filter_is_applied_and_checked(
+    shared_emulator: Emulator, access_token: str
+) -> None:
+    spec = "tools:\n  - {name: notes, type: CORTEX_SEARCH_SERVICE_QUERY, identifier: AICOLLEGE.PUBLIC.CALL_NOTES_SEARCH}\n"
+    run_sql(
+        shared_emulator,
+        f"CREATE OR REPLACE MCP SERVER AICOLLEGE.PUBLIC.NOTES_MCP FROM SPECIFICATION $${spec}$$",
+        "GRANT USAGE ON MCP SERVER AICOLLEGE.PUBLIC.NOTES_MCP TO ROLE ANALYST",
+        "GRANT USAGE ON CORTEX SEARCH SERVICE AICOLLEGE.PUBLIC.CALL_NOTES_SEARCH TO ROLE ANALYST",
+    )
+    path = "/api/v2/databases/AICOLLEGE/schemas/PUBLIC/mcp-servers/NOTES_MCP"
+
+    def titles(flt: Any) -> list[str]:
+        args = {"name": "notes", "arguments": {"query": "pricing", "filter": flt}}
+        answer = rpc(shared_emulator, access_token, "tools/call", args, path=path).json()
+        return [r["title"] for r in results(answer)]
+
+    assert titles({"@eq": {"account": "Acme"}}) == ["Acme 2024 renewal", "Acme 2025 expansion"]
+    assert titles({"@contains": {"tags": "renewal"}}) == ["Acme 2024 renewal", "Globex 2025 renewal"]
+    assert titles({"@and": [{"@gte": {"year": 2025}}, {"@not": {"@eq": {"account": "Acme"}}}]}) == [
+        "Globex 2025 renewal"
+    ]
+    assert titles({"@or": [{"@lte": {"year": 2024}}, {"@eq": {"account": "Globex"}}]}) == [
+        "Acme 2024 renewal",
+        "Globex 2025 renewal",
+    ]
+    # A filter the service cannot apply is an error, not silently ignored.
+    for bad in ({"@like": {"account": "A%"}}, {"@eq": {"no_such_column": 1}}, {"@and": []}, []):
+        args = {"name": "notes", "arguments": {"query": "pricing", "filter": bad}}
+        answer = rpc(shared_emulator, access_token, "tools/call", args, path=path).json()
+        assert answer["error"]["code"] == -32602, bad
+        assert "invalid filter" in answer["error"]["message"]
+
+
 def test_server_needs_usage_grant(shared_emulator: Emulator, access_token: str) -> None:
     run_sql(
         shared_emulator, "REVOKE USAGE ON MCP SERVER AICOLLEGE.PUBLIC.GONG_MCP FROM ROLE ANALYST"

@@ -22,7 +22,9 @@ Db%22`) is taken verbatim with `""` meaning one `"`.
 
 Cortex Search tools search the seeded documents: every query word must occur
 (case-insensitively) in some column of the document; results keep seed
-order, honour `limit` (default 10) and `columns`, and come back as one text
+order, honour `limit` (default 10), `columns` and `filter` (`@eq`, `@contains`
+on array columns, `@gte`, `@lte`, `@and`, `@or`, `@not`; a malformed filter or
+an unknown column is an invalid-params error, never ignored), and come back as one text
 content item holding `{"results": [...], "request_id": "..."}`, the shape of
 Cortex Search's REST query response.
 """
@@ -321,13 +323,85 @@ def search(
         not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
     ):
         return "columns must be an array of strings", []
+    flt = arguments.get("filter")
+    if flt is not None:
+        known = {str(k).casefold() for doc in documents for k in doc}
+        try:
+            _check_filter(flt, known)
+        except ValueError as exc:
+            return f"invalid filter: {exc}", []
     words = [w.casefold() for w in query.split()]
     hits: list[dict[str, Any]] = []
     for doc in documents:
         haystack = " ".join(str(v) for v in doc.values()).casefold()
-        if all(w in haystack for w in words):
+        if all(w in haystack for w in words) and (flt is None or _matches(doc, flt)):
             row = dict(doc) if columns is None else {c: doc.get(c) for c in columns}
             hits.append(row)
             if len(hits) >= limit:
                 break
     return None, hits
+
+
+# ---- Cortex Search filters ---------------------------------------------------
+# {"@eq": {"col": v}}, {"@contains": {"col": v}} (array column holds v),
+# {"@gte"|"@lte": {"col": v}}, {"@and"|"@or": [filter, ...]}, {"@not": filter}.
+_COLUMN_OPS = ("@eq", "@contains", "@gte", "@lte")
+_LIST_OPS = ("@and", "@or")
+
+
+def _check_filter(flt: Any, known: set[str]) -> None:
+    """Raise ValueError naming the problem: a bad filter is an error, never ignored."""
+    if not isinstance(flt, dict) or len(flt) != 1:
+        raise ValueError("each filter must be an object with exactly one operator")
+    ((op, operand),) = flt.items()
+    if op in _COLUMN_OPS:
+        if not isinstance(operand, dict) or len(operand) != 1:
+            raise ValueError(f"{op} takes an object with exactly one column")
+        ((column, value),) = operand.items()
+        if str(column).casefold() not in known:
+            raise ValueError(f"unknown column '{column}'")
+        if isinstance(value, dict | list) or value is None:
+            raise ValueError(f"{op} takes a scalar value")
+    elif op in _LIST_OPS:
+        if not isinstance(operand, list) or not operand:
+            raise ValueError(f"{op} takes a non-empty array of filters")
+        for item in operand:
+            _check_filter(item, known)
+    elif op == "@not":
+        _check_filter(operand, known)
+    else:
+        raise ValueError(f"unknown operator '{op}'")
+
+
+def _column_value(doc: dict[str, Any], column: str) -> Any:
+    wanted = column.casefold()
+    return next((v for k, v in doc.items() if str(k).casefold() == wanted), None)
+
+
+def _ordered(a: Any, b: Any) -> bool:
+    """Can a and b be compared with <= (both numbers, or both strings)?"""
+    numbers = (int, float)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return False
+    return (isinstance(a, numbers) and isinstance(b, numbers)) or (
+        isinstance(a, str) and isinstance(b, str)
+    )
+
+
+def _matches(doc: dict[str, Any], flt: dict[str, Any]) -> bool:
+    ((op, operand),) = flt.items()
+    if op == "@and":
+        return all(_matches(doc, f) for f in operand)
+    if op == "@or":
+        return any(_matches(doc, f) for f in operand)
+    if op == "@not":
+        return not _matches(doc, operand)
+    ((column, value),) = operand.items()
+    actual = _column_value(doc, str(column))
+    if op == "@eq":
+        return bool(actual == value and not isinstance(actual, list))
+    if op == "@contains":
+        return isinstance(actual, list) and value in actual
+    if not _ordered(actual, value):
+        return False
+    return bool(actual >= value) if op == "@gte" else bool(actual <= value)

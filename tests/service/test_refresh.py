@@ -8,6 +8,10 @@ point by reading the expiry back from /v1/me - a precondition, not a timing asse
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
+import subprocess
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,9 +21,11 @@ from typing import Any
 import pytest
 import redis
 from flow import login
-from procs import Emulator, RedisServer, free_port
+from procs import BIN, Emulator, RedisServer, free_port
 from svc import ServiceProc, service_env, setup_integration
 from test_api import token_works
+
+from snowmcp.service.crypto import generate_key
 
 TTL = 8
 USER = "alice@example.com"
@@ -218,3 +224,59 @@ def test_restarts_of_service_and_redis_keep_everyone_signed_in(tmp_path: Path, e
     finally:
         svc.stop()
         server.stop()
+
+
+def _lease_held(db: Path, user: str) -> bool:
+    with sqlite3.connect(db) as conn:
+        row = conn.execute("SELECT 1 FROM leases WHERE name = ? AND expires > ?",
+                           (f"refresh:{user}", time.time())).fetchone()  # fmt: skip
+    return row is not None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", ["ok", "invalid_grant"])
+def test_keys_rotate_racing_a_refresh_loses_nothing(tmp_path: Path, emu: Emulator, answer: str) -> None:
+    """`keys rotate` re-encrypts the record (a new version) while the service's refresh call is
+    in flight. The refresh's compare-and-set then fails; with single-use refresh tokens,
+    dropping its result would lose the only copy of the rotated refresh token."""
+    old_key, new_key = generate_key(), generate_key()
+    db = tmp_path / "t.db"
+    (svc,) = replicas(tmp_path, emu, f"sqlite:///{db}", 1, SNOWMCP_ENCRYPTION_KEYS=f"{old_key},{new_key}",
+                      SNOWMCP_HTTP_TIMEOUT="20", SNOWMCP_LOCK_TTL="30")  # outlast the slow answer below
+    try:
+        key = login(svc, USER)
+        wait_until_stale(svc, key)
+        before = refreshes(emu)
+        fault: dict[str, Any] = {"delay_s": 6}
+        if answer == "invalid_grant":
+            fault.update(status=400, error="invalid_grant")
+        emu.set_faults(**fault)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            victim = pool.submit(svc.request, "GET", "/v1/token", key)
+            deadline = time.time() + 10
+            while not _lease_held(db, USER) and time.time() < deadline:
+                time.sleep(0.02)
+            assert _lease_held(db, USER), "precondition: the service is refreshing"
+            rotate = subprocess.run([str(BIN / "snowmcp-service"), "keys", "rotate"], capture_output=True, text=True,
+                                    env={**os.environ, **svc.env, "SNOWMCP_ENCRYPTION_KEYS": f"{new_key},{old_key}"},
+                                    timeout=60)  # fmt: skip
+            assert rotate.returncode == 0 and json.loads(rotate.stdout)["rotated"] == 1, rotate.stderr
+            assert not victim.done(), "precondition: the rotation landed while the refresh was in flight"
+            status, body = victim.result()
+        emu.set_faults()
+        assert refreshes(emu).get(f"refresh_token:{'ok' if answer == 'ok' else 'fault'}", 0) == (
+            before.get(f"refresh_token:{'ok' if answer == 'ok' else 'fault'}", 0) + 1)  # fmt: skip
+        _, me = svc.request("GET", "/v1/me", key)
+        if answer == "invalid_grant":
+            assert status == 409 and body["error"] == "reauth_required", body
+            assert me["state"] == "reauth_required", "the verdict must be stored, not only answered"
+            return
+        assert status == 200 and token_works(emu, body["access_token"], USER), body
+        assert me["state"] == "active" and me["last_refresh_at"] > 0
+        # The rotated refresh token was kept: the next refresh works (a dropped one would be dead).
+        wait_until_stale(svc, key)
+        status, again = svc.request("GET", "/v1/token", key)
+        assert status == 200 and again["access_token"] != body["access_token"], again
+        assert token_works(emu, again["access_token"], USER)
+    finally:
+        svc.stop()

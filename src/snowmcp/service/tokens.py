@@ -8,7 +8,10 @@ Path of `GET /v1/token` after the API key resolved to a record:
    waiting it re-reads the record: another replica may already have refreshed.
 4. Holding the lease it re-reads the record again, and only if the token is still
    stale calls Snowflake. A rotated refresh token is written with compare-and-set on
-   the version it read and the write completes before anyone is answered.
+   the version it read and the write completes before anyone is answered. If that
+   compare-and-set loses to a write that kept the refresh token used (`keys rotate`
+   re-encrypting it), the result is applied on top of it and written again; a write that
+   replaced the token (new sign-in, revocation) wins.
 5. Transient failure: capped exponential backoff with full jitter (per user, in
    process) and the still-valid cached token keeps being served. Permanent failure
    (invalid_grant, invalid_client on every secret): the record is kept and marked
@@ -28,7 +31,7 @@ from snowmcp.service.config import Settings
 from snowmcp.service.crypto import DecryptError, KeyRing
 from snowmcp.service.lease import Lease, held
 from snowmcp.service.metrics import Metrics
-from snowmcp.service.snowflake_oauth import OAuthError, SnowflakeOAuth
+from snowmcp.service.snowflake_oauth import OAuthError, SnowflakeOAuth, TokenResponse
 from snowmcp.service.store import ACTIVE, REAUTH_REQUIRED, Store, UserRecord
 
 log = logging.getLogger("snowmcp.service")
@@ -48,6 +51,14 @@ class Unavailable(Exception):
 
 class UserGone(Exception):
     """The record disappeared (revoked) while we were working on it."""
+
+
+class _Superseded(Exception):
+    """A new sign-in replaced the record during our refresh; its fresh record is served."""
+
+    def __init__(self, record: UserRecord) -> None:
+        super().__init__("superseded")
+        self.record = record
 
 
 def access_aad(username: str) -> str:
@@ -173,7 +184,10 @@ class TokenManager:
             rec = await self._reread(username)  # the lease holder before us may have refreshed
             if self.fresh(rec):
                 return rec
-            return await self._refresh_holding_lease(rec)
+            try:
+                return await self._refresh_holding_lease(rec)
+            except _Superseded as exc:
+                return exc.record
 
     async def _reread(self, username: str) -> UserRecord:
         rec = await self.store.get(username)
@@ -196,13 +210,27 @@ class TokenManager:
         except OAuthError as exc:
             self.metrics.refresh_seconds.observe(time.monotonic() - started)
             if exc.permanent:
-                return await self._mark_reauth(rec, exc.error)
+                return await self._mark_reauth(rec, refresh_token, exc.error)
             return self._transient(rec, exc.error)
         self.metrics.refresh_seconds.observe(time.monotonic() - started)
         now = time.time()
+        new = self._refreshed(rec, answer, now)
+        # Single-use mode: the old refresh token is dead now and this write is the only copy
+        # of the new one, so it completes before anyone is answered.
+        while not await self.store.save(new, new.version - 1):
+            new = self._refreshed(await self._after_conflict(rec, refresh_token), answer, now)
+        self._backoff.pop(username, None)
+        self.metrics.refreshes.labels("ok").inc()
+        self.audit.write("refresh", user=rec.login, result="ok",
+                         rotated=answer.refresh_token is not None)  # fmt: skip
+        return new
+
+    def _refreshed(self, base: UserRecord, answer: TokenResponse, now: float) -> UserRecord:
+        """`base` with a refresh's result applied (version bumped); re-encrypts nothing else."""
+        username = base.username
         new = replace(
-            rec,
-            version=rec.version + 1,
+            base,
+            version=base.version + 1,
             access_token=self.keyring.encrypt(answer.access_token, access_aad(username)),
             access_token_expires_at=now + answer.expires_in,
             access_token_issued_at=now,
@@ -210,25 +238,31 @@ class TokenManager:
             last_refresh_at=now,
         )
         if answer.refresh_token is not None:
-            # Single-use mode: the old refresh token is dead now. This write is the only
-            # copy of the new one, so it completes before anyone is answered.
             new.refresh_token = self.keyring.encrypt(answer.refresh_token, refresh_aad(username))
             new.refresh_token_expires_at = now + self.settings.refresh_token_validity
-        if not await self.store.save(new, rec.version):
-            # Only possible if our lease lapsed or the user signed in again / was revoked
-            # meanwhile: their write wins, ours is discarded.
-            self.metrics.refreshes.labels("conflict").inc()
-            log.error("refresh result discarded: the record changed while the lease was held")
-            self.audit.write("refresh", user=rec.login, result="conflict")
-            current = await self._reread(username)
-            if self.fresh(current):
-                return current
-            raise Unavailable("token refresh conflicted; retry", 1)
-        self._backoff.pop(username, None)
-        self.metrics.refreshes.labels("ok").inc()
-        self.audit.write("refresh", user=rec.login, result="ok",
-                         rotated=answer.refresh_token is not None)  # fmt: skip
         return new
+
+    async def _after_conflict(self, rec: UserRecord, refresh_token: str) -> UserRecord:
+        """Someone wrote `rec` while we held its lease: the record to apply our result to.
+
+        A write that kept the refresh token we used (`keys rotate` re-encrypting it) must not
+        make us drop a rotated one, so our result goes on top of it. A new sign-in, a
+        revocation or another refresh (only if our lease lapsed) replaced the token: theirs
+        wins - its fresh token is served, or the caller retries.
+        """
+        current = await self._reread(rec.username)  # revoked: UserGone; marked: ReauthRequired
+        try:
+            same = self.keyring.decrypt(current.refresh_token, refresh_aad(rec.username)) == refresh_token
+        except DecryptError:
+            same = False
+        if same:
+            return current
+        self.metrics.refreshes.labels("conflict").inc()
+        log.error("refresh result discarded: the user's sign-in was replaced while the lease was held")
+        self.audit.write("refresh", user=rec.login, result="conflict")
+        if self.fresh(current):
+            raise _Superseded(current)
+        raise Unavailable("token refresh conflicted; retry", 1)
 
     def _transient(self, rec: UserRecord, error: str) -> UserRecord:
         s = self.settings
@@ -241,11 +275,12 @@ class TokenManager:
         log.warning("transient refresh failure (%s), attempt %d", error, b.failures)
         return self._in_backoff(rec, time.time())
 
-    async def _mark_reauth(self, rec: UserRecord, error: str) -> UserRecord:
-        now = time.time()
-        new = replace(rec, version=rec.version + 1, state=REAUTH_REQUIRED, updated_at=now)
-        saved = await self.store.save(new, rec.version)
+    async def _mark_reauth(self, rec: UserRecord, refresh_token: str, error: str) -> UserRecord:
+        new = replace(rec, version=rec.version + 1, state=REAUTH_REQUIRED, updated_at=time.time())
+        while not await self.store.save(new, new.version - 1):
+            current = await self._after_conflict(rec, refresh_token)
+            new = replace(current, version=current.version + 1, state=REAUTH_REQUIRED, updated_at=time.time())
         self.metrics.refreshes.labels("permanent").inc()
-        self.audit.write("refresh", user=rec.login, result="reauth_required", error=error, saved=saved)
+        self.audit.write("refresh", user=rec.login, result="reauth_required", error=error)
         self.forget(rec.username)
         raise ReauthRequired()

@@ -37,6 +37,11 @@ def test_config_check_reports_without_secrets(tmp_path: Path) -> None:
     report = json.loads(ok.stdout)
     assert report["settings"]["role"] == "MCP_USERS" and report["settings"]["client_secret"] == "<set>"
     assert "s3cret-value" not in ok.stdout and key not in ok.stdout
+    # A Redis URL carries its password: shown as set, never echoed.
+    redis = cli("config", "check", "--config", str(cfg), env={"SNOWMCP_STORE": "redis://:pw-s3cret@10.0.0.9:6379/0"})
+    assert redis.returncode == 0, redis.stderr
+    assert json.loads(redis.stdout)["settings"]["store"] == "redis://:<set>@10.0.0.9:6379/0"
+    assert "pw-s3cret" not in redis.stdout + redis.stderr
 
 
 def test_keys_rotate_while_serving_and_admin_cli(tmp_path: Path, shared_emulator: Emulator) -> None:

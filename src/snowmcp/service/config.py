@@ -106,9 +106,21 @@ class Settings:
             value = getattr(self, name)
             if name in SECRET_FIELDS:
                 out[name] = f"<{len(value)} set>" if isinstance(value, tuple) else ("<set>" if value else "")
+            elif name == "store":
+                out[name] = redact_url(value)
             else:
                 out[name] = list(value) if isinstance(value, tuple) else value
         return out
+
+
+def redact_url(url: str) -> str:
+    """`url` without the password of its user-info part (`redis://:secret@host` holds one)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:<set>@{host}").geturl()
 
 
 def normalise_login(login: str) -> str:

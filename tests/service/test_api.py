@@ -103,7 +103,10 @@ def test_one_time_code_is_single_use_and_bound_to_the_cli_verifier(env: dict[str
 
 def test_bad_login_requests_are_refused_before_anything_changes(env: dict[str, Any]) -> None:
     svc = env["svc"]
-    for query in ("", "port=80&state=abcdefgh&code_challenge=" + "a" * 43, "port=5000&state=a&code_challenge=x"):
+    good = "&state=abcdefgh&code_challenge=" + "a" * 43
+    for query in ("", "port=80" + good, "port=5000&state=a&code_challenge=x", "port=1%C2%B2345" + good,
+                  "port=%EF%BC%95%EF%BC%90%EF%BC%90%EF%BC%90" + good, "port=5000%0A" + good,
+                  "port=5000&state=abcdefgh%0A&code_challenge=" + "a" * 43):  # superscript 2, fullwidth 5000, newlines
         status, body = svc.request("GET", "/v1/login?" + query)
         assert status == 400 and body["error"] == "invalid_request"
     status, body = svc.request("GET", "/v1/oauth/callback?code=forged&state=forged")

@@ -30,9 +30,10 @@ from snowmcp.service.snowflake_oauth import OAuthError, SnowflakeOAuth
 from snowmcp.service.store import ACTIVE, Store, UserRecord
 from snowmcp.service.tokens import access_aad, refresh_aad
 
-_STATE_RE = re.compile(r"^[A-Za-z0-9._~-]{8,512}$")
-_CHALLENGE_RE = re.compile(r"^[A-Za-z0-9_-]{43}$")
-_VERIFIER_RE = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
+_PORT_RE = re.compile(r"[0-9]{1,5}")
+_STATE_RE = re.compile(r"[A-Za-z0-9._~-]{8,512}")
+_CHALLENGE_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+_VERIFIER_RE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 
 
 class LoginError(Exception):
@@ -62,11 +63,13 @@ class LoginFlow:
         self.allowed = settings.allowed_logins
 
     async def start(self, port: str | None, state: str | None, challenge: str | None) -> Redirect:
-        if port is None or not port.isdigit() or not 1024 <= int(port) <= 65535:
+        # fullmatch on ASCII digits: str.isdigit() also takes superscript digits (int() then fails) and fullwidth ones,
+        # and a `$` pattern would take a trailing newline.
+        if port is None or not _PORT_RE.fullmatch(port) or not 1024 <= int(port) <= 65535:
             raise LoginError("invalid_request", "port must be the CLI's loopback port (1024-65535)")
-        if state is None or not _STATE_RE.match(state):
+        if state is None or not _STATE_RE.fullmatch(state):
             raise LoginError("invalid_request", "state must be 8-512 URL-safe characters")
-        if challenge is None or not _CHALLENGE_RE.match(challenge):
+        if challenge is None or not _CHALLENGE_RE.fullmatch(challenge):
             raise LoginError("invalid_request", "code_challenge must be a base64url SHA-256 (43 characters)")
         our_state = new_opaque()
         verifier = new_opaque(48)
@@ -121,7 +124,7 @@ class LoginFlow:
         return Redirect(f"http://127.0.0.1:{pending['port']}/callback?{query}")
 
     async def exchange(self, code: object, verifier: object, client: str) -> tuple[str, str]:
-        if not isinstance(code, str) or not isinstance(verifier, str) or not _VERIFIER_RE.match(verifier):
+        if not isinstance(code, str) or not isinstance(verifier, str) or not _VERIFIER_RE.fullmatch(verifier):
             raise LoginError("invalid_request", "body must be {\"code\": ..., \"code_verifier\": ...}")
         pending = await self.store.take_once("code:" + hash_secret(code))
         if pending is None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from browser import SignInError
 from flow import browser_leg, login
-from procs import Emulator, free_port
+from procs import Emulator, RedisServer, free_port
 from svc import ADMIN_KEY, ENCRYPTION_KEY, Integration, ServiceProc, service_env, setup_integration
 
 TOKEN_PREFIX = "ver:1-hint:"  # every emulator-issued token starts with this
@@ -208,3 +208,31 @@ def test_no_secret_in_logs_bodies_or_store(env: dict[str, Any]) -> None:
 def test_integration_fixture_sanity(env: dict[str, Any]) -> None:
     integ: Integration = env["integ"]
     assert integ.client_id and integ.secret != integ.secret_2
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def test_readyz_follows_the_store(tmp_path: Path, store: str) -> None:
+    """Readiness is the store answering: redis stopped, or the sqlite file deleted under the
+    running service (everything written from then on would be lost at restart), is not ready."""
+    server = RedisServer(tmp_path / "redis").start() if store == "redis" else None
+    url = server.url if server else f"sqlite:///{tmp_path}/tokens.db"
+    integ = Integration("X", "client-id", "secret", "secret-2", "MCP_USERS")
+    nowhere = Emulator(tmp_path / "emu", port=9)  # never started: readiness does not call Snowflake
+    svc = ServiceProc(tmp_path / "svc", service_env(nowhere, integ, url)).start()
+    try:
+        assert svc.request("GET", "/readyz") == (200, {"status": "ready"})
+        if server:
+            server.stop()
+        else:
+            for p in tmp_path.glob("tokens.db*"):
+                p.unlink()
+        status, body = svc.request("GET", "/readyz")
+        assert status == 503 and body["error"] == "not_ready", body
+        assert svc.request("GET", "/healthz") == (200, {"status": "ok"}), "the process itself is alive"
+        if server:
+            server.start()
+            assert svc.request("GET", "/readyz") == (200, {"status": "ready"}), "recovers by itself"
+    finally:
+        svc.stop()
+        if server:
+            server.stop()

@@ -44,6 +44,7 @@ class SqliteStore(Store):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            self._identity = self._file_identity()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open sqlite store {self.path}: {exc}") from None
 
@@ -135,8 +136,20 @@ class SqliteStore(Store):
     async def release_lease(self, name: str, owner: str) -> bool:
         return bool(self._q("DELETE FROM leases WHERE name = ? AND owner = ? RETURNING name", (name, owner)))
 
+    def _file_identity(self) -> tuple[int, int]:
+        st = os.stat(self.path)
+        return st.st_dev, st.st_ino
+
     async def ping(self) -> None:
-        self._q("SELECT 1")
+        # `SELECT 1` never touches the file. Read a table, and check that the path still names
+        # the file we have open: one deleted or replaced under us would be lost at restart.
+        self._q("SELECT count(*) FROM leases")
+        try:
+            same = self._file_identity() == self._identity
+        except OSError:
+            same = False
+        if not same:
+            raise StoreError(f"sqlite store {self.path} was deleted or replaced while open")
 
     async def close(self) -> None:
         self._db.close()

@@ -1,13 +1,15 @@
 """A keyring backend for tests: the real `keyring` API, storage in a JSON file ($TEST_KEYRING_FILE).
 
 Selected with PYTHON_KEYRING_BACKEND=filekeyring.FileKeyring; stands in for the OS keyring
-(macOS Keychain, Secret Service), which this CI machine does not have.
+(macOS Keychain, Secret Service), which this CI machine does not have. TEST_KEYRING_HANG=1
+makes reads block, like a locked keyring waiting for an unlock prompt.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from keyring.backend import KeyringBackend
@@ -26,6 +28,8 @@ class FileKeyring(KeyringBackend):
             return {}
 
     def get_password(self, service: str, username: str) -> str | None:
+        if os.environ.get("TEST_KEYRING_HANG"):
+            time.sleep(3600)  # a keyring waiting on an unlock prompt nobody answers
         return self._load().get(f"{service}\0{username}")
 
     def set_password(self, service: str, username: str, password: str) -> None:

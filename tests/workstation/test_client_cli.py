@@ -220,3 +220,36 @@ def test_headers_has_a_total_deadline_against_a_dripping_service(home: Path, dri
     proc = cli(home, "headers", SNOWMCP_TIMEOUT="1", SNOWMCP_SERVICE_URL=url)
     assert proc.returncode == 4 and proc.stdout == ""
     assert proc.stderr.strip() == f"snowmcp: token service {url} did not answer within 1s"
+
+
+@pytest.mark.parametrize(("env", "config", "message"), [
+    ({"SNOWMCP_TIMEOUT": "0"}, "", "SNOWMCP_TIMEOUT must be a number of seconds above 0"),
+    ({"SNOWMCP_TIMEOUT": "-1"}, "", "SNOWMCP_TIMEOUT must be a number of seconds above 0"),
+    ({}, 'timeout = "soon"\n', "timeout must be a number of seconds above 0"),
+    ({}, "timeout = 0\n", "timeout must be a number of seconds above 0"),
+    ({}, "service_url = 8080\n", "service_url must be a string"),
+])  # fmt: skip
+def test_bad_client_settings_get_one_clear_line(home: Path, env: dict[str, str], config: str, message: str) -> None:
+    """A zero timeout would switch the total deadline off; a bad value must not be a traceback."""
+    cfg = home / ".config" / "snowmcp" / "config.toml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(config)
+    credentials.save("key-123", "alice@example.com", "http://127.0.0.1:9")
+    for command in ("headers", "token"):
+        proc = cli(home, command, SNOWMCP_SERVICE_URL="http://127.0.0.1:9", **env)
+        assert proc.returncode == 1 and proc.stdout == "", proc.stderr
+        assert len(proc.stderr.splitlines()) == 1 and message in proc.stderr, proc.stderr
+
+
+def test_headers_deadline_covers_a_stuck_keyring(home: Path) -> None:
+    """An OS keyring waiting on an unlock prompt must not keep Claude Code's helper past its limit."""
+    here = str(Path(__file__).resolve().parent)
+    ring = {"SNOWMCP_KEYRING": "auto", "TEST_KEYRING_FILE": str(home / "keyring.json"),
+            "PYTHON_KEYRING_BACKEND": "filekeyring.FileKeyring", "PYTHONPATH": here}  # fmt: skip
+    code = "from snowmcp.client import credentials; credentials.save('key-in-ring', 'a@b.c', 'http://127.0.0.1:9')"
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SNOWMCP_")}, "HOME": str(home), **ring}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    assert json.loads((home / ".config" / "snowmcp" / "credentials").read_text())["storage"] == "keyring"
+    proc = cli(home, "headers", SNOWMCP_TIMEOUT="1", TEST_KEYRING_HANG="1", **ring)
+    assert proc.returncode == 4 and proc.stdout == "", proc.stderr
+    assert proc.stderr.strip() == "snowmcp: the OS keyring did not answer within 1s"

@@ -16,38 +16,45 @@ import sys
 from snowmcp.client.errors import EXIT_UNAVAILABLE, ClientError
 
 
-def _hard_deadline(seconds: float, service: str) -> None:
-    """Fail after `seconds` in total, whatever the service does.
+class _Deadline:
+    """Fail after `seconds` in total, whatever the keyring or the service does.
 
     Socket timeouts bound each connect/read separately; a service that drips bytes could still
-    keep the helper past Claude Code's 10 s limit. A real-time timer bounds the whole call.
+    keep the helper past Claude Code's 10 s limit, and so could an OS keyring waiting on a
+    prompt. A real-time timer bounds the whole call; `waiting_for` names what it waits on.
     """
-    if not hasattr(signal, "setitimer"):
-        return
 
-    def expire(signum: int, frame: object) -> None:
-        raise ClientError(f"token service {service} did not answer within {seconds:g}s", EXIT_UNAVAILABLE)
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.waiting_for = "the OS keyring"
 
-    signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    def __enter__(self) -> _Deadline:
+        if hasattr(signal, "setitimer"):
+            signal.signal(signal.SIGALRM, self._expire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if hasattr(signal, "setitimer"):
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def _expire(self, signum: int, frame: object) -> None:
+        raise ClientError(f"{self.waiting_for} did not answer within {self.seconds:g}s", EXIT_UNAVAILABLE)
 
 
 def _access_token(service_override: str | None) -> str:
     from snowmcp.client import config, credentials, service_api
 
     cfg = config.load(service_override)
-    creds = credentials.load()
-    # The key belongs to the service it was issued by; the config may point elsewhere
-    # after a migration, in which case the user must sign in there.
-    service = cfg.service_url or creds.service_url
-    if service != creds.service_url:
-        raise ClientError(f"signed in at {creds.service_url}, but configured for {service}: run `snowmcp login`")
-    _hard_deadline(cfg.timeout, service)
-    try:
+    with _Deadline(cfg.timeout) as deadline:
+        creds = credentials.load()
+        # The key belongs to the service it was issued by; the config may point elsewhere
+        # after a migration, in which case the user must sign in there.
+        service = cfg.service_url or creds.service_url
+        if service != creds.service_url:
+            raise ClientError(f"signed in at {creds.service_url}, but configured for {service}: run `snowmcp login`")
+        deadline.waiting_for = f"token service {service}"
         data = service_api.request("GET", f"{service}/v1/token", api_key=creds.api_key, timeout=cfg.timeout)
-    finally:
-        if hasattr(signal, "setitimer"):
-            signal.setitimer(signal.ITIMER_REAL, 0)
     token = data.get("access_token")
     if not isinstance(token, str) or not token:
         raise ClientError("the token service answered without an access token")

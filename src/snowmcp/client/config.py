@@ -17,6 +17,7 @@ from snowmcp.client import paths
 from snowmcp.client.errors import ClientError
 
 DEFAULT_TIMEOUT = 5.0  # seconds; Claude Code kills a headers helper after 10 s
+MAX_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -45,21 +46,34 @@ def normalise_service_url(url: str) -> str:
     return url
 
 
+def _timeout(value: object, where: str) -> float:
+    # 0 would switch the total deadline off (setitimer(0)) and make sockets non-blocking.
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if isinstance(value, bool) or not 0 < seconds <= MAX_TIMEOUT:
+        raise ClientError(f"{where} must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, got {value!r}")
+    return seconds
+
+
 def load(service_override: str | None = None) -> Config:
     data = read_file()
-    url = service_override or os.environ.get("SNOWMCP_SERVICE_URL") or data.get("service_url")
-    timeout = data.get("timeout", DEFAULT_TIMEOUT)
+    path = paths.config_file()
+    file_url = data.get("service_url")
+    if file_url is not None and not isinstance(file_url, str):
+        raise ClientError(f"{path}: service_url must be a string")
+    url = service_override or os.environ.get("SNOWMCP_SERVICE_URL") or file_url
     env_timeout = os.environ.get("SNOWMCP_TIMEOUT")
     if env_timeout:
-        try:
-            timeout = float(env_timeout)
-        except ValueError:
-            raise ClientError(f"SNOWMCP_TIMEOUT must be a number of seconds, got {env_timeout!r}") from None
+        timeout = _timeout(env_timeout, "SNOWMCP_TIMEOUT")
+    else:
+        timeout = _timeout(data.get("timeout", DEFAULT_TIMEOUT), f"{path}: timeout")
     login = data.get("login")
     return Config(
         service_url=normalise_service_url(url) if url else None,
         login=str(login) if login else None,
-        timeout=float(timeout),
+        timeout=timeout,
     )
 
 

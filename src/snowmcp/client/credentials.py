@@ -145,6 +145,8 @@ def _keyring_get(backend_path: str, service_url: str) -> str | None:
                 backend = getattr(importlib.import_module(module_name), class_name)()
                 value = backend.get_password(KEYRING_SERVICE, service_url)
                 return value if isinstance(value, str) else None
+            except ClientError:
+                raise  # the caller's deadline expired: do not start over with discovery
             except Exception:  # noqa: S110 - any failure: fall back to keyring's own discovery
                 pass
     ring = _keyring_module()

@@ -57,7 +57,9 @@ def test_service_url_precedence_flag_then_env_then_file(home: Path, monkeypatch:
     assert config.load().service_url == "https://file.example"
     monkeypatch.setenv("SNOWMCP_SERVICE_URL", "https://env.example")
     assert config.load().service_url == "https://env.example"
-    assert config.load("http://flag.example:8080/").service_url == "http://flag.example:8080"
+    assert config.load("https://flag.example:8443/").service_url == "https://flag.example:8443"
+    assert config.load("http://127.0.0.1:8080/").service_url == "http://127.0.0.1:8080"
+    assert config.load("http://localhost:8080").service_url == "http://localhost:8080"
     with pytest.raises(ClientError, match="must be http"):
         config.load("file:///etc/passwd")
     (cfg_dir / "config.toml").write_text("service_url = [")
@@ -253,3 +255,13 @@ def test_headers_deadline_covers_a_stuck_keyring(home: Path) -> None:
     proc = cli(home, "headers", SNOWMCP_TIMEOUT="1", TEST_KEYRING_HANG="1", **ring)
     assert proc.returncode == 4 and proc.stdout == "", proc.stderr
     assert proc.stderr.strip() == "snowmcp: the OS keyring did not answer within 1s"
+
+
+def test_plain_http_to_another_host_is_refused_before_the_key_is_sent(home: Path) -> None:
+    """The API key is a bearer credential: over plain http only to this machine."""
+    credentials.save("key-123", "alice@example.com", "http://tokens.example.com")
+    for args in (("headers",), ("token",), ("login", "--no-browser", "--service", "http://tokens.example.com")):
+        proc = cli(home, *args, SNOWMCP_SERVICE_URL="http://tokens.example.com")
+        assert proc.returncode == 1 and proc.stdout == "", proc.stderr
+        assert proc.stderr.strip() == ("snowmcp: service URL must use https (plain http only on this machine), "
+                                       "got 'http://tokens.example.com'")  # fmt: skip

@@ -41,9 +41,16 @@ def read_file(path: Path | None = None) -> dict[str, Any]:
 def normalise_service_url(url: str) -> str:
     url = url.strip().rstrip("/")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ClientError(f"service URL must be http(s)://host[:port], got {url!r}")
+    if parts.scheme == "http" and not _loopback(parts.hostname):
+        # The API key is a bearer credential: never send it across a network in clear text.
+        raise ClientError(f"service URL must use https (plain http only on this machine), got {url!r}")
     return url
+
+
+def _loopback(host: str) -> bool:
+    return host == "localhost" or host == "::1" or (host.startswith("127.") and host.replace(".", "").isdigit())
 
 
 def _timeout(value: object, where: str) -> float:

@@ -85,6 +85,15 @@ def test_key_file_is_0600_in_a_0700_folder_and_logout_removes_it(home: Path) -> 
     assert proc.returncode == 0 and not path.exists()
 
 
+def test_an_existing_open_config_folder_is_made_private(home: Path) -> None:
+    folder = home / ".config" / "snowmcp"
+    folder.mkdir(parents=True, mode=0o755)
+    folder.chmod(0o755)
+    credentials.save("key-123", "alice@example.com", "https://svc.example")
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    assert oct((folder / "credentials").stat().st_mode & 0o777) == "0o600"
+
+
 def test_readable_key_file_is_used_with_a_warning(home: Path) -> None:
     credentials.save("key-123", "alice@example.com", "http://127.0.0.1:9")
     path = home / ".config" / "snowmcp" / "credentials"

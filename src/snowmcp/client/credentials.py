@@ -61,6 +61,8 @@ def _keyring_module() -> Any | None:
 def write_private(path: Path, text: str) -> None:
     """Write atomically with mode 0600 from the first byte (never briefly world-readable)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.parent.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        path.parent.chmod(0o700)  # made by someone else (`mkdir -p`, an old role): keep it private
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o600)

@@ -52,7 +52,7 @@ def _parse_success(data: Any) -> TokenResponse:
     try:
         # Snowflake has been seen sending expires_in as a string.
         expires_in = int(float(data.get("expires_in", 600)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: "1e999", inf
         raise OAuthError("malformed_response", 200, permanent=False) from None
     refresh = data.get("refresh_token")
     username = data.get("username")

@@ -7,7 +7,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from conftest import StoreKit
+from storekit import StoreKit
 
 from snowmcp.service.store import ACTIVE, REAUTH_REQUIRED, UserRecord
 

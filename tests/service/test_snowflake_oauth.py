@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -81,3 +86,49 @@ def test_invalid_client_tries_the_next_secret() -> None:
         "Basic " + base64.b64encode(b"cid:s1+/=").decode(), "Basic " + base64.b64encode(b"cid:s2").decode()]
     both, seen = refresh_with((401, snowflake_error("invalid_client")), (401, snowflake_error("invalid_client")))
     assert isinstance(both, OAuthError) and both.permanent and both.error == "invalid_client" and len(seen) == 2
+
+
+@pytest.fixture
+def dripping_snowflake() -> Iterator[str]:
+    """A real HTTP listener that answers one byte every 0.2 s for 30 s: each read is quick."""
+    stop = threading.Event()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4)
+    sock.settimeout(0.2)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(65536)
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+                    for _ in range(150):
+                        if stop.wait(0.2):
+                            break
+                        conn.sendall(b" ")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    sock.close()
+
+
+def test_a_dripping_token_endpoint_times_out_in_total(dripping_snowflake: str) -> None:
+    settings = replace(SETTINGS, snowflake_url=dripping_snowflake, http_timeout=1.0)
+
+    async def go() -> OAuthError | TokenResponse:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(1.0)) as client:  # as the service builds it
+            try:
+                return await SnowflakeOAuth(settings, client).refresh("rt")
+            except OAuthError as exc:
+                return exc
+
+    answer = asyncio.run(go())
+    assert isinstance(answer, OAuthError) and answer.error == "timeout" and not answer.permanent, answer

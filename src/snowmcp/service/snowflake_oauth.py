@@ -9,6 +9,7 @@ with the other, so rotating the Snowflake secret needs no downtime.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,7 @@ class SnowflakeOAuth:
         self.redirect_uri = settings.redirect_uri
         self.role = settings.role
         self.client = client
+        self.timeout = settings.http_timeout
         self._preferred = 0  # index of the secret that last worked
 
     def authorize_url(self, state: str, code_challenge: str) -> str:
@@ -114,12 +116,15 @@ class SnowflakeOAuth:
 
     async def _post(self, form: dict[str, str], secret: str) -> TokenResponse:
         try:
-            resp = await self.client.post(
-                f"{self.base}/oauth/token-request",
-                data=form,
-                headers={"Authorization": _basic(self.client_id, secret), "Accept": "application/json"},
-            )
-        except httpx.TimeoutException:
+            # httpx's timeouts bound each connect/read; a server dripping bytes would hold the
+            # user's lease (and every caller joined to the refresh) for ever: bound the total.
+            async with asyncio.timeout(self.timeout):
+                resp = await self.client.post(
+                    f"{self.base}/oauth/token-request",
+                    data=form,
+                    headers={"Authorization": _basic(self.client_id, secret), "Accept": "application/json"},
+                )
+        except (httpx.TimeoutException, TimeoutError):
             raise OAuthError("timeout", None, permanent=False) from None
         except httpx.HTTPError as exc:
             raise OAuthError(f"connection_error:{type(exc).__name__}", None, permanent=False) from None

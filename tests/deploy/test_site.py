@@ -66,11 +66,29 @@ def test_first_run_converges_everything(deploy: DemoDeploy) -> None:
     assert servers["GONG_MCP"]["headersHelper"].endswith("snowmcp headers")
 
 
+def every_secret(deploy: DemoDeploy) -> list[str]:
+    """The Snowflake admin password, both OAuth client secrets, the service's encryption and admin keys."""
+    password = deploy.settings.passwords["ADMIN"]
+    rows = deploy.emulator.query("SELECT SYSTEM$SHOW_OAUTH_CLIENT_SECRETS('SNOWMCP_DEMO_OAUTH')", password=password)
+    oauth = json.loads(next(iter(rows[0].values())))
+    creds = deploy.credentials()
+    secrets = [password, oauth["OAUTH_CLIENT_SECRET"], oauth["OAUTH_CLIENT_SECRET_2"],
+               *creds["encryption_keys"], *creds["admin_keys"]]  # fmt: skip
+    assert all(len(s) >= 8 for s in secrets)
+    return secrets
+
+
+def assert_no_secret(output: str, secrets: list[str]) -> None:
+    leaked = [s[:4] + "..." for s in secrets if s in output]
+    assert leaked == [], f"secrets in the -vvv output: {leaked}"
+
+
 def test_second_run_changes_nothing(deploy: DemoDeploy) -> None:
-    report = deploy.playbook("site.yml")
+    report = deploy.playbook("site.yml", "-vvv")
     changed = changed_per_play(report)
     assert len(changed) == 3, changed
     assert all(count == 0 for count in changed.values()), changed
+    assert_no_secret(report["stdout"], every_secret(deploy))
 
 
 def _token_requests(deploy: DemoDeploy) -> dict[str, int]:
@@ -98,13 +116,15 @@ def test_rotation_under_load_fails_no_request(deploy: DemoDeploy, tmp_path: Path
     threads = [threading.Thread(target=load, args=item, daemon=True) for item in homes.items()]
     for t in threads:
         t.start()
+    secrets_before = every_secret(deploy)
     try:
-        deploy.playbook("playbooks/rotate_credentials.yml", "-e", "rotate=all")
+        rotation = deploy.playbook("playbooks/rotate_credentials.yml", "-e", "rotate=all", "-vvv")
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=60)
 
+    assert_no_secret(rotation["stdout"], secrets_before + every_secret(deploy))
     failures = [r for r in results if r[1] != 0]
     assert len(results) >= 3 * len(USERS), f"the load loop barely ran: {len(results)} requests"
     assert failures == [], failures[:5]

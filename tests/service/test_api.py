@@ -236,3 +236,22 @@ def test_readyz_follows_the_store(tmp_path: Path, store: str) -> None:
         svc.stop()
         if server:
             server.stop()
+
+
+def test_taken_off_the_allow_list_after_sign_in_gets_no_more_tokens(tmp_path: Path, shared_emulator: Emulator) -> None:
+    port = free_port()
+    integ = setup_integration(shared_emulator, f"http://127.0.0.1:{port}/v1/oauth/callback", name="MCP_ALLOW")
+    env = service_env(shared_emulator, integ, f"sqlite:///{tmp_path}/tokens.db",
+                      SNOWMCP_ALLOWED_USERS="alice@example.com,bob@example.com")  # fmt: skip
+    svc = ServiceProc(tmp_path, env, port=port).start()
+    try:
+        alice, bob = login(svc, "alice@example.com"), login(svc, "bob@example.com")
+        svc.stop()
+        svc.env = {**env, "SNOWMCP_ALLOWED_USERS": "Alice@Example.com"}  # IT removed bob
+        svc.start()
+        status, body = svc.request("GET", "/v1/token", bob)
+        assert status == 403 and body["error"] == "not_allowed" and "access_token" not in body, body
+        status, body = svc.request("GET", "/v1/token", alice)
+        assert status == 200 and body["username"] == "alice@example.com"
+    finally:
+        svc.stop()

@@ -52,6 +52,7 @@ class Service:
         self.tokens = TokenManager(settings, self.store, self.keyring, self.oauth, self.metrics, self.audit)
         self.login = LoginFlow(settings, self.store, self.keyring, self.oauth, self.metrics, self.audit)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        self.allowed = settings.allowed_logins  # empty: anyone who can sign in to Snowflake
         self.token_ok = self.metrics.requests.labels("token", "ok")  # hot path: bind the label once
         # Admin keys are compared as hashes: config files may hold `sha256:<hex>` only.
         self.admin_hashes = tuple(k[7:] if k.startswith("sha256:") else hash_secret(k) for k in settings.admin_keys)
@@ -111,6 +112,12 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         if isinstance(found, Response):
             return found
         rec = found
+        if s.allowed and rec.username not in s.allowed:
+            # Taken off the allow-list after signing in: the old API key must stop working too.
+            s.metrics.requests.labels("token", "not_allowed").inc()
+            s.audit.write("token", user=rec.login, result="not_allowed", client=_client(request))
+            return error(403, "not_allowed", f"{rec.login} is no longer allowed to use this token service; "
+                         "ask your Snowflake administrator")  # fmt: skip
         try:
             access, expires_at = await s.tokens.token_for(rec)
         except ReauthRequired:

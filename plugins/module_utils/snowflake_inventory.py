@@ -33,7 +33,7 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import 
 )
 
 INTEGRATION_KEYS = frozenset({"name", *PARAM_BY_OPTION}) - {"client_type"}
-SERVER_KEYS = frozenset({"name", "database", "schema", "comment", "tools", "roles"})
+SERVER_KEYS = frozenset({"name", "database", "schema", "comment", "tools", "roles", "state"})
 ROLE_KEYS = frozenset({"name", "comment", "grant_to_roles"})
 USER_KEYS = frozenset({"login", "roles", "host", "shell", "servers", "state"})
 # Inventory names must be plain identifiers, or written double-quoted on purpose.
@@ -162,8 +162,15 @@ def validate_inventory(inv: dict[str, Any]) -> list[str]:
         comment = server.get("comment")
         if comment is not None and not isinstance(comment, str):
             problems.append(f"{what}.comment must be a string")
-        problems += [f"{what}: {p}" for p in validate_tools(server.get("tools"))]
+        state = server.get("state", "present")
+        if state not in ("present", "absent"):
+            problems.append(f"{what}.state must be present or absent (got {state!r})")
+            continue
         server_roles = _as_list(server.get("roles"), f"{what}.roles", problems)
+        if state == "absent":
+            # Dropped: tools and roles no longer matter (they may stay in the entry).
+            continue
+        problems += [f"{what}: {p}" for p in validate_tools(server.get("tools"))]
         if not server_roles:
             problems.append(f"{what}.roles must name at least one of snowflake_mcp_roles")
         for r in server_roles:
@@ -261,9 +268,15 @@ def account_plan(inv: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any
     servers = []
     for server in inv.get("snowflake_mcp_servers") or []:
         db, schema, name = (normalize(server[k]) for k in ("database", "schema", "name"))
+        if server.get("state", "present") == "absent":
+            # Dropped (with the grants on it); the grants its tools needed are no longer
+            # wanted, so `exact` revokes those no other server needs.
+            servers.append({"name": server["name"], "database": server["database"], "schema": server["schema"],
+                            "state": "absent"})  # fmt: skip
+            continue
         servers.append(
             {"name": server["name"], "database": server["database"], "schema": server["schema"],
-             "comment": server.get("comment"), "tools": server["tools"]}
+             "comment": server.get("comment"), "tools": server["tools"], "state": "present"}
         )  # fmt: skip
         grants = [
             ("DATABASE", qualified_display([db])),

@@ -165,3 +165,39 @@ def test_offboarding_revokes_roles_and_delegations(emu: Emulator, inv_dir: Path)
     denied = refresh(emu, tokens["refresh_token"])
     assert denied.status_code in (400, 401) and denied.json()["error"] == "invalid_grant"
     assert run_play(path).changed_tasks == []
+
+
+def test_server_with_state_absent_is_dropped_with_what_only_it_needed(emu: Emulator, inv_dir: Path) -> None:
+    variables = base_inventory(emu.port)
+    docs = variables["snowflake_mcp_servers"][1]
+    assert docs["name"] == "DOCS_MCP"
+    # Only the name and place matter now; tools and roles may stay or go.
+    variables["snowflake_mcp_servers"][1] = {"name": "DOCS_MCP", "database": "AICOLLEGE", "schema": "PUBLIC",
+                                             "state": "absent"}  # fmt: skip
+    path = write_inventory(inv_dir / "drop_server.yml", variables)
+    before = snapshot(emu)
+    run_play(path, "--check")
+    assert snapshot(emu) == before
+    result = run_play(path)
+    assert result.recap()["failed"] == 0
+    assert set(mcp_servers(emu)) == {"GONG_MCP"}
+    # MCP_USERS used only DOCS_MCP: everything it was granted for it goes. MCP_SALES keeps what
+    # GONG_MCP needs (the shared database and schema too) and loses the rest.
+    assert grants_to(emu, "MCP_USERS") == set()
+    assert {g for g in grants_to(emu, "MCP_SALES") if g[1] != "ROLE"} == {
+        ("USAGE", "DATABASE", "AICOLLEGE"),
+        ("USAGE", "SCHEMA", "AICOLLEGE.PUBLIC"),
+        ("USAGE", "CORTEX_AGENT_SERVER", "AICOLLEGE.PUBLIC.GONG_MCP"),
+        ("USAGE", "CORTEX_SEARCH_SERVICE", "AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED"),
+    }
+    assert "alice@example.com" in users_of(emu, "MCP_USERS")  # who holds the roles is unchanged
+    assert run_play(path).changed_tasks == []
+
+
+def test_server_state_must_be_present_or_absent(emu: Emulator, inv_dir: Path) -> None:
+    variables = base_inventory(emu.port)
+    variables["snowflake_mcp_servers"][0]["state"] = "gone"
+    before = snapshot(emu)
+    result = run_play(write_inventory(inv_dir / "bad_state.yml", variables), check=False)
+    assert result.rc != 0 and "MCP server AICOLLEGE.PUBLIC.GONG_MCP.state must be present or absent" in result.out
+    assert snapshot(emu) == before

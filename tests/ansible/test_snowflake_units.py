@@ -162,3 +162,17 @@ def test_inventory_validation_and_plan() -> None:
     assert "carol@example.com" in result["missing_logins"]
     assert result["integration"]["redirect_uri"] == "https://snowmcp.example.com/v1/oauth/callback"
     assert "allow_non_tls_redirect_uri" not in result["integration"]
+
+
+def test_absent_server_needs_no_tools_or_roles_and_grants_nothing() -> None:
+    inv = base_inventory(1)
+    inv["snowflake_mcp_servers"][1] = {"name": "DOCS_MCP", "database": "AICOLLEGE", "schema": "PUBLIC", "state": "absent"}
+    assert validate_inventory(inv) == []
+    plan_ = account_plan(inv, {})
+    assert plan_["servers"][1] == {"name": "DOCS_MCP", "database": "AICOLLEGE", "schema": "PUBLIC", "state": "absent"}
+    objects = {o for p in plan_["grants"]["privileges"] for o in p["objects"]}
+    assert "AICOLLEGE.PUBLIC.DOCS_MCP" not in objects and "COMPUTE_WH" not in objects
+    inv["snowflake_mcp_servers"][1]["state"] = "dropped"
+    assert validate_inventory(inv) == [
+        "MCP server AICOLLEGE.PUBLIC.DOCS_MCP.state must be present or absent (got 'dropped')"
+    ]

@@ -140,6 +140,17 @@ def test_losing_a_role_removes_only_that_server(alice: Onboarded) -> None:
     assert set(alice.claude()["mcpServers"]) == {"github", "gong_mcp"}
 
 
+def test_a_dropped_server_leaves_claude_code(alice: Onboarded) -> None:
+    users = [dict(USERS[0], roles=["MCP_USERS"]), USERS[1]]
+    servers = [dict(SERVERS[0], state="absent"), *SERVERS[1:]]
+    run = alice.run("-e", json.dumps({"mcp_users": users, "snowflake_mcp_servers": servers})).ok()
+    assert run.changed > 0
+    assert set(alice.claude()["mcpServers"]) == {"github"}
+    # Back in the inventory: back in Claude Code.
+    alice.run("-e", json.dumps({"mcp_users": users})).ok()
+    assert set(alice.claude()["mcpServers"]) == {"github", "gong_mcp"}
+
+
 def test_offboarding_removes_exactly_what_was_added(alice: Onboarded) -> None:
     users = [dict(USERS[0], state="absent"), USERS[1]]
     run = alice.run("-e", json.dumps({"mcp_users": users})).ok()

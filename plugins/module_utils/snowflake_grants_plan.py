@@ -9,7 +9,8 @@ Two kinds of edges, both keyed by stored names so comparison is exact:
 
 Reads (one each, per role): `SHOW GRANTS TO ROLE r` gives r's privileges;
 `SHOW GRANTS OF ROLE r` gives who holds r. `exact` revokes only edges of the
-managed roles and only of the kinds above; OWNERSHIP is never touched.
+managed roles and only of the kinds above (privileges in PRIVILEGES, the ones
+the input can list); OWNERSHIP is never touched.
 """
 
 from __future__ import annotations
@@ -170,12 +171,17 @@ def _unquote_grantee(name: str) -> str:
 
 
 def parse_grants_to(role: str, rows: list[dict[str, Any]]) -> set[Edge]:
-    """Managed edges from `SHOW GRANTS TO ROLE role` (privileges held; OWNERSHIP and other types skipped)."""
+    """Managed edges from `SHOW GRANTS TO ROLE role`.
+
+    Only privileges this module can grant (PRIVILEGES) on the object types it knows:
+    anything else (OWNERSHIP, CREATE TABLE on a schema, grants on tables, ...) is not
+    listable in its input, so `exact` must never revoke it.
+    """
     out: set[Edge] = set()
     for row in rows:
         granted_on = str(row.get("granted_on") or "").upper().replace(" ", "_")
-        privilege = str(row.get("privilege") or "").upper()
-        if privilege == "OWNERSHIP" or granted_on not in SQL_KEYWORD_BY_GRANTED_ON:
+        privilege = " ".join(str(row.get("privilege") or "").upper().split())
+        if privilege not in PRIVILEGES or granted_on not in SQL_KEYWORD_BY_GRANTED_ON:
             continue
         try:
             name = canonical_qualified(str(row["name"]))

@@ -12,8 +12,9 @@ description:
     C(SHOW GRANTS OF ROLE) (who holds it), a few reads in parallel, diffs in memory, and sends all
     grants and revokes in batched multi-statement requests.
   - With O(state=exact), revokes what is not listed, but only for the managed roles (O(roles)) and only the
-    grant kinds this module manages - USAGE-style privileges on databases, schemas, warehouses, Cortex Search
-    services and MCP servers, and grants of the managed roles to roles and users. OWNERSHIP is never touched.
+    grant kinds this module manages - the privileges O(privileges[].privileges) accepts on databases, schemas,
+    warehouses, Cortex Search services and MCP servers, and grants of the managed roles to roles and users.
+    Other privileges (OWNERSHIP, C(CREATE TABLE) on a schema, anything on tables) are never touched.
   - Supports check mode (returns the plan) and diff mode (each affected role's grants before and after).
 version_added: "0.1.0"
 author: snowmcp
@@ -31,7 +32,7 @@ options:
         type: raw
         required: true
       privileges:
-        description: Privileges, for example C(USAGE).
+        description: Privileges - C(USAGE), C(MONITOR), C(OPERATE), C(MODIFY), C(CREATE SCHEMA) or C(CREATE MCP SERVER).
         type: list
         elements: str
         default: [USAGE]

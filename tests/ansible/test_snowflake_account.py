@@ -106,6 +106,7 @@ def test_exact_purges_only_what_it_manages(emu: Emulator, inv_dir: Path) -> None
         "GRANT USAGE ON CORTEX SEARCH SERVICE AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED TO ROLE MCP_USERS",
         "GRANT USAGE ON DATABASE AICOLLEGE TO ROLE ANALYST",  # unmanaged role: kept
         "GRANT ROLE ANALYST TO ROLE MCP_SALES",  # an unmanaged role held by a managed one: kept
+        "GRANT CREATE TABLE ON SCHEMA AICOLLEGE.PUBLIC TO ROLE MCP_USERS",  # a privilege it cannot list: kept
     ]
     for sql in drift:
         emu.query(sql)
@@ -117,6 +118,7 @@ def test_exact_purges_only_what_it_manages(emu: Emulator, inv_dir: Path) -> None
     assert ("USAGE", "CORTEX_SEARCH_SERVICE", "AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED") not in grants_to(emu, "MCP_USERS")
     assert ("USAGE", "DATABASE", "AICOLLEGE") in grants_to(emu, "ANALYST")
     assert ("ROLE", "MCP_SALES") in grants_of(emu, "ANALYST")
+    assert ("CREATE TABLE", "SCHEMA", "AICOLLEGE.PUBLIC") in grants_to(emu, "MCP_USERS")
     assert users_of(emu, "ANALYST") == analyst_users
     assert run_play(inventory(emu, inv_dir)).changed_tasks == []
 
@@ -183,8 +185,8 @@ def test_server_with_state_absent_is_dropped_with_what_only_it_needed(emu: Emula
     assert set(mcp_servers(emu)) == {"GONG_MCP"}
     # MCP_USERS used only DOCS_MCP: everything it was granted for it goes. MCP_SALES keeps what
     # GONG_MCP needs (the shared database and schema too) and loses the rest.
-    assert grants_to(emu, "MCP_USERS") == set()
-    assert {g for g in grants_to(emu, "MCP_SALES") if g[1] != "ROLE"} == {
+    assert {g for g in grants_to(emu, "MCP_USERS") if g[0] == "USAGE"} == set()
+    assert {g for g in grants_to(emu, "MCP_SALES") if g[0] == "USAGE" and g[1] != "ROLE"} == {
         ("USAGE", "DATABASE", "AICOLLEGE"),
         ("USAGE", "SCHEMA", "AICOLLEGE.PUBLIC"),
         ("USAGE", "CORTEX_AGENT_SERVER", "AICOLLEGE.PUBLIC.GONG_MCP"),

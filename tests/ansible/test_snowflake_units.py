@@ -110,6 +110,7 @@ def test_grant_plan_exact_touches_only_managed_roles_and_kinds() -> None:
             {"privilege": "USAGE", "granted_on": "DATABASE", "name": "OLD"},
             {"privilege": "OWNERSHIP", "granted_on": "DATABASE", "name": "MINE"},  # never revoked
             {"privilege": "SELECT", "granted_on": "TABLE", "name": "DB.S.T"},  # unmanaged kind
+            {"privilege": "CREATE TABLE", "granted_on": "SCHEMA", "name": "DB.S"},  # not listable: unmanaged
             {"privilege": "USAGE", "granted_on": "ROLE", "name": "OTHER"},  # a role R holds: not R's edge
         ],
     ) | parse_grants_of("R", [{"granted_to": "USER", "grantee_name": "bob"}, {"granted_to": "ROLE", "grantee_name": "SYSADMIN"}])

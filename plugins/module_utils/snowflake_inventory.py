@@ -102,6 +102,37 @@ def integration_params(inv: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+BOOL_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "1", "0"})
+KEYWORD_CHOICES = {"use_secondary_roles": ("IMPLICIT", "NONE")}
+
+
+def _integration_type_problems(integ: dict[str, Any]) -> list[str]:
+    """Each snowflake_oauth_integration value has the type its module option takes."""
+    problems = []
+    for key, value in integ.items():
+        param = PARAM_BY_OPTION.get(key)
+        if param is None or key == "client_type" or value is None:
+            continue
+        what = f"snowflake_oauth_integration.{key}"
+        if param.kind == "bool":
+            if not (isinstance(value, bool) or (isinstance(value, str) and value.lower() in BOOL_WORDS)):
+                problems.append(f"{what} must be true or false (got {value!r})")
+        elif param.kind == "int":
+            if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+                problems.append(f"{what} must be a whole number of seconds (got {value!r})")
+        elif param.kind == "roles":
+            if not isinstance(value, list):
+                problems.append(f"{what} must be a list of role names (got {value!r})")
+            else:
+                problems += [p for p in (_ident_problem(r, what) for r in value) if p]
+        elif key in KEYWORD_CHOICES:
+            if not isinstance(value, str) or value.upper() not in KEYWORD_CHOICES[key]:
+                problems.append(f"{what} must be one of {', '.join(KEYWORD_CHOICES[key])} (got {value!r})")
+        elif not isinstance(value, str):
+            problems.append(f"{what} must be a string (got {value!r})")
+    return problems
+
+
 def validate_inventory(inv: dict[str, Any]) -> list[str]:
     problems: list[str] = []
 
@@ -218,10 +249,15 @@ def validate_inventory(inv: dict[str, Any]) -> list[str]:
         p = _ident_problem(integ.get("name"), "snowflake_oauth_integration.name")
         if p:
             problems.append(p)
+        type_problems = _integration_type_problems(integ)
+        problems += type_problems
         params = integration_params(inv)
-        problems += [f"snowflake_oauth_integration: {p}" for p in validate_integration(params, exists=False)]
+        if not type_problems:
+            problems += [f"snowflake_oauth_integration: {p}" for p in validate_integration(params, exists=False)]
         ts_role = token_service_role(inv)
         allowed = params.get("allowed_roles") or []
+        if not isinstance(allowed, list):
+            allowed = []  # reported above
         try:
             allowed_norm = {normalize(str(r)) for r in allowed}
         except IdentifierError as exc:

@@ -81,6 +81,25 @@ def test_inventory_problems_are_all_listed_before_any_change(emu: Emulator, tmp_
     assert snapshot(emu) == before
 
 
+def test_integration_values_of_the_wrong_type_fail_before_any_change(emu: Emulator, tmp_path: Path) -> None:
+    variables = base_inventory(emu.port)
+    variables["snowflake_mcp_roles"].append({"name": "MCP_NEW_TEAM"})
+    variables["snowflake_oauth_integration"].update(enabled="maybe", access_token_validity="ten minutes",
+                                                    allowed_roles="MCP_USERS")  # fmt: skip
+    before = snapshot(emu)
+    result = run_play(write_inventory(tmp_path / "types.yml", variables), check=False)
+    assert result.rc != 0
+    for expected in (
+        "snowflake_oauth_integration.enabled must be true or false (got 'maybe')",
+        "snowflake_oauth_integration.access_token_validity must be a whole number of seconds",
+        "snowflake_oauth_integration.allowed_roles must be a list of role names",
+    ):
+        assert expected in result.out, expected
+    assert "nothing was changed" in result.out
+    assert "MCP_NEW_TEAM" not in role_names(emu)  # the roles task never ran
+    assert snapshot(emu) == before
+
+
 def test_hostile_names_are_quoted_not_executed(emu: Emulator, tmp_path: Path) -> None:
     emu.query("CREATE ROLE IF NOT EXISTS VICTIM")
     tasks: list[dict[str, Any]] = [

@@ -182,6 +182,10 @@ def test_unknown_user_and_bad_service_url_fail_clearly(fresh_home: Path) -> None
     bad = dict(VARS, token_service={"url": "http://svc/$(id)"})
     run = run_playbook(fresh_home, write_inventory(fresh_home.parent / "bad.yml", bad), "-e", "mcp_user=alice@example.com", *NO_INSTALL)
     assert run.rc != 0 and "token_service.url" in run.output
+    # The API key would cross the network in clear: the CLI refuses it, so the role does too.
+    cleartext = dict(VARS, token_service={"url": "http://snowmcp.example.com"})
+    run = run_playbook(fresh_home, write_inventory(fresh_home.parent / "http.yml", cleartext), "-e", "mcp_user=alice@example.com", *NO_INSTALL)
+    assert run.rc != 0 and "https URL, or http on this machine only" in run.output
     assert snapshot(fresh_home) == {}
 
 

@@ -128,6 +128,12 @@ def current_values(describe_rows: list[dict[str, Any]], managed: set[str] | None
 def comparable_current(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
     """Current values of the managed options, with implicit blocked roles dropped unless asked for."""
     out = {k: current[k] for k in desired}
+    # A network policy is named like any object: whether DESCRIBE echoes the text given
+    # or the stored (upper-cased) name is unconfirmed, so accept both spellings rather
+    # than report a change on every run.
+    policy = desired.get("network_policy")
+    if policy and str(out.get("network_policy", "")).upper() == str(policy).upper():
+        out["network_policy"] = policy
     if "blocked_roles" in out:
         wanted = set(desired["blocked_roles"])
         out["blocked_roles"] = sorted(r for r in current["blocked_roles"] if r not in IMPLICITLY_BLOCKED or r in wanted)

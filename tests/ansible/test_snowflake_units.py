@@ -143,6 +143,20 @@ def test_integration_ignores_implicitly_blocked_roles() -> None:
         alter_sql("I", {"client_type": "PUBLIC"}, {"client_type": "CONFIDENTIAL"})
 
 
+def test_network_policy_compares_as_a_name_either_spelling() -> None:
+    rows = [{"property": "NETWORK_POLICY", "property_value": "CORP_VPN"}]
+    desired = desired_values({"network_policy": "corp_vpn"})
+    assert alter_sql("I", comparable_current(current_values(rows), desired), desired) == []
+    desired = desired_values({"network_policy": "other_policy"})
+    assert alter_sql("I", comparable_current(current_values(rows), desired), desired) == [
+        "ALTER SECURITY INTEGRATION I SET NETWORK_POLICY = 'other_policy'"
+    ]
+    desired = desired_values({"network_policy": ""})
+    assert alter_sql("I", comparable_current(current_values(rows), desired), desired) == [
+        "ALTER SECURITY INTEGRATION I UNSET NETWORK_POLICY"
+    ]
+
+
 def test_inventory_validation_and_plan() -> None:
     inv = base_inventory(1)
     assert validate_inventory(inv) == []

@@ -167,3 +167,12 @@ def test_a_slow_state_write_never_replaces_a_newer_snapshot(
     b.join(30)
     saved = json.loads((tmp_path / "state.json").read_text())
     assert {"FIRST", "SECOND"} <= {r["name"] for r in saved["roles"]}
+
+
+def test_usage_matches_the_documented_synopsis() -> None:
+    """DESIGN.md: `snowmcp-emulator serve --port N --seed FILE [--state FILE] [--latency-ms MS]
+    [--access-token-ttl S]`."""
+    usage = subprocess.run([str(BIN / "snowmcp-emulator"), "serve", "--help"], capture_output=True, text=True,
+                           timeout=30, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}).stdout  # fmt: skip
+    for part in ("--port N", "--seed FILE", "[--state FILE]", "[--latency-ms MS]", "[--access-token-ttl S]"):
+        assert part in usage, usage

@@ -34,22 +34,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the emulated account over HTTP")
-    serve.add_argument("--port", type=int, required=True, help="TCP port to listen on")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, required=True, metavar="N", help="TCP port to listen on")
     serve.add_argument(
-        "--seed", type=Path, required=True, help="seed YAML file (used when there is no state yet)"
+        "--host", default="127.0.0.1", metavar="HOST", help="address to bind (default 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--seed",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="seed YAML file (used when there is no state yet)",
     )
     serve.add_argument(
         "--state",
         type=Path,
+        metavar="FILE",
         help="JSON state file: loaded if present, rewritten after every change",
     )
     serve.add_argument(
-        "--latency-ms", type=int, default=0, help="delay every query request by this much"
+        "--latency-ms",
+        type=int,
+        default=0,
+        metavar="MS",
+        help="delay every query request by this much",
     )
     serve.add_argument(
         "--access-token-ttl",
         type=int,
+        metavar="S",
         help="OAuth access-token lifetime in seconds (overrides the integration)",
     )
     return parser

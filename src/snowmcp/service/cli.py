@@ -159,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("--config", help="TOML settings file (SNOWMCP_* environment variables win)")
+        sp.add_argument("--config", metavar="FILE", help="TOML settings file (SNOWMCP_* environment variables win)")
         return sp
 
     with_config(sub.add_parser("serve", help="run the HTTP service")).set_defaults(func=cmd_serve)
@@ -171,12 +171,12 @@ def parser() -> argparse.ArgumentParser:
     users = admin.add_subparsers(dest="admin_command", required=True).add_parser("users").add_subparsers(
         dest="users_command", required=True)  # fmt: skip
     lst = with_config(users.add_parser("list", help="users with state and refresh-token expiry"))
-    lst.add_argument("--json", action="store_true")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
     lst.set_defaults(func=cmd_users_list)
     rev = with_config(users.add_parser("revoke", help="delete a user's record and API key"))
-    rev.add_argument("username")
+    rev.add_argument("username", metavar="login")
     rev.set_defaults(func=cmd_users_revoke)
-    config = sub.add_parser("config").add_subparsers(dest="config_command", required=True)
+    config = sub.add_parser("config", help="check the settings").add_subparsers(dest="config_command", required=True)
     chk = with_config(config.add_parser("check", help="validate the settings (secrets are not shown)"))
     chk.add_argument("--connect", action="store_true", help="also check that the store is reachable")
     chk.set_defaults(func=cmd_config_check)

@@ -15,8 +15,12 @@ FAKE_OAUTH = {"client_id": "fake-client-id-0123456789abcd", "client_secret": "fa
               "client_secret_2": "fake-secret-two-BBBB"}  # fmt: skip
 
 
-def render(tmp: Path, token_service: dict[str, Any], *args: str, secrets: tuple[str, ...] = ()) -> str:
-    """Run playbooks/token_service.yml (extra ansible-playbook `args`); no secret may reach its output."""
+def render(tmp: Path, token_service: dict[str, Any], *args: str, secrets: tuple[str, ...] = (),
+           succeed: bool = True) -> str:
+    """Run playbooks/token_service.yml (extra ansible-playbook `args`); no secret may reach its output.
+
+    `succeed=False` expects the play to fail (bad settings) and returns its output.
+    """
     inventory = {
         "all": {
             "children": {"token_service": {"hosts": {"svc": {}}}},
@@ -37,7 +41,7 @@ def render(tmp: Path, token_service: dict[str, Any], *args: str, secrets: tuple[
     env = dict(os.environ, PATH=f"{BIN}:{os.environ.get('PATH', '')}", ANSIBLE_NOCOLOR="1")
     proc = subprocess.run([str(BIN / "ansible-playbook"), "playbooks/token_service.yml", "-i", str(inv), *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+    assert (proc.returncode == 0) == succeed, proc.stdout[-5000:] + proc.stderr[-2000:]
     for secret in (*FAKE_OAUTH.values(), *secrets):
         assert secret not in proc.stdout + proc.stderr, f"a secret ({secret[:4]}...) is in the output"
     return proc.stdout

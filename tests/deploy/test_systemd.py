@@ -65,3 +65,13 @@ def test_systemd_analyze_verifies_the_unit(root: Path) -> None:
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     problems = [line for line in (proc.stdout + proc.stderr).splitlines() if UNIT in line or "Unknown" in line]
     assert proc.returncode == 0 and not problems, proc.stdout + proc.stderr
+
+
+def test_unknown_token_service_key_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    out = render(tmp_path, {"runtime": "systemd", "url": "https://snowmcp.example.com", "replica": 2,
+                            "systemd_root": str(root), "systemd_manage": False, "install": False},
+                 succeed=False)  # fmt: skip
+    assert "unknown key(s) replica;" in out
+    assert "Nothing was changed" in out
+    assert not root.exists() or not any(root.rglob("*"))

@@ -129,6 +129,7 @@ def service_env(emu: Emulator, integ: Integration, store: str, **extra: str) -> 
         "SNOWMCP_ADMIN_KEYS": ADMIN_KEY,
         "SNOWMCP_HTTP_TIMEOUT": "5",
         "SNOWMCP_RATE_LIMIT": "0",
+        "SNOWMCP_AUTH_FAIL_RATE": "0",  # every client here is 127.0.0.1; test_auth_limit.py turns it on
         "SNOWMCP_REFRESH_TOKEN_VALIDITY": "86400",  # = setup_integration()'s validity
     }
     env.update(extra)

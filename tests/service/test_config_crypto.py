@@ -9,7 +9,7 @@ from svc import ENCRYPTION_KEY
 
 from snowmcp.service.config import ConfigError, load_settings
 from snowmcp.service.crypto import DecryptError, KeyRing, generate_key
-from snowmcp.service.ratelimit import RateLimiter
+from snowmcp.service.ratelimit import AuthFailLimiter, RateLimiter, RecentKeys
 
 BASE = {
     "SNOWMCP_PUBLIC_URL": "https://tokens.example.com",
@@ -42,6 +42,8 @@ def test_environment_alone_is_enough_and_wins_over_the_file(tmp_path: Path) -> N
     ({"SNOWMCP_ADMIN_KEYS": "sha256:XYZ"}, "64 lower-case hex"),
     ({"SNOWMCP_TOKEN_MARGIN": "soon"}, "integer"),
     ({"SNOWMCP_LISTEN": "nope"}, "host:port"),
+    ({"SNOWMCP_AUTH_FAIL_RATE": "-1"}, "SNOWMCP_AUTH_FAIL_RATE"),
+    ({"SNOWMCP_AUTH_FAIL_BURST": "0"}, "SNOWMCP_AUTH_FAIL_BURST"),
 ])  # fmt: skip
 def test_bad_settings_name_the_setting_and_hide_secrets(change: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -82,3 +84,23 @@ def test_rate_limiter_is_per_key_token_bucket() -> None:
     assert [limiter.allow("key-a") for _ in range(5)] == [True, True, True, False, False]
     assert limiter.allow("key-b"), "another key has its own bucket"
     assert RateLimiter(rate=0, burst=1).allow("x") and RateLimiter(rate=0, burst=1).allow("x")
+
+
+def test_auth_fail_limiter_counts_failures_per_address_and_stays_bounded() -> None:
+    limiter = AuthFailLimiter(rate=0.001, burst=3, max_clients=100)
+    assert not limiter.blocked("10.0.0.1"), "peeking takes nothing"
+    assert [limiter.fail("10.0.0.1") for _ in range(4)] == [True, True, True, False]
+    assert limiter.blocked("10.0.0.1") and not limiter.blocked("10.0.0.2")
+    assert limiter.retry_after("10.0.0.1") >= 1
+    # Refusals collapse: the first is reported, the next ones only counted until the interval passes.
+    assert [limiter.refused("10.0.0.1") for _ in range(3)] == [1, 0, 0]
+    limiter.report_every = 0.0
+    assert limiter.refused("10.0.0.1") == 3, "the collapsed count comes with the next line"
+    for i in range(10_000):
+        limiter.fail(f"198.51.{i // 256}.{i % 256}")
+        assert len(limiter) <= 100
+    assert AuthFailLimiter(rate=0, burst=1).fail("x") and not AuthFailLimiter(rate=0, burst=1).blocked("x")
+    recent = RecentKeys(max_keys=10)
+    for i in range(50):
+        recent.add(f"h{i}")
+    assert len(recent) == 10 and "h49" in recent and "h0" not in recent

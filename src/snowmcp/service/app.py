@@ -22,7 +22,7 @@ from snowmcp.service.config import Settings, normalise_login
 from snowmcp.service.crypto import KeyRing, hash_secret, same
 from snowmcp.service.login import LoginError, LoginFlow
 from snowmcp.service.metrics import Metrics
-from snowmcp.service.ratelimit import RateLimiter
+from snowmcp.service.ratelimit import AuthFailLimiter, RateLimiter, RecentKeys
 from snowmcp.service.snowflake_oauth import SnowflakeOAuth
 from snowmcp.service.store import Store, StoreError, UserRecord, open_store
 from snowmcp.service.tokens import ReauthRequired, TokenManager, Unavailable, UserGone
@@ -52,6 +52,9 @@ class Service:
         self.tokens = TokenManager(settings, self.store, self.keyring, self.oauth, self.metrics, self.audit)
         self.login = LoginFlow(settings, self.store, self.keyring, self.oauth, self.metrics, self.audit)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        # Failed authentication, per client address (the proxy's address behind a proxy).
+        self.auth_fail = AuthFailLimiter(settings.auth_fail_rate, settings.auth_fail_burst)
+        self.recent_keys = RecentKeys()  # API keys that authenticated lately: served while limited
         self.allowed = settings.allowed_logins  # empty: anyone who can sign in to Snowflake
         self.token_ok = self.metrics.requests.labels("token", "ok")  # hot path: bind the label once
         # Admin keys are compared as hashes: config files may hold `sha256:<hex>` only.
@@ -85,21 +88,42 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
     def svc(request: Request) -> Service:
         return svc_holder["svc"]
 
+    def auth_limited(s: Service, request: Request, endpoint: str) -> Response:
+        """429 for an address over its failed-authentication limit: counted, audited collapsed."""
+        client = _client(request)
+        s.metrics.requests.labels(endpoint, "auth_rate_limited").inc()
+        refused = s.auth_fail.refused(client)
+        if refused:  # at most one line per address per report interval, with the count
+            s.audit.write("auth_rate_limited", client=client, endpoint=endpoint, refused=refused)
+        return error(429, "rate_limited", "too many failed authentication attempts from this address",
+                     {"Retry-After": str(s.auth_fail.retry_after(client))})  # fmt: skip
+
     async def user_from_key(request: Request, endpoint: str) -> UserRecord | Response:
         s = svc(request)
         key = _bearer(request)
+        client = _client(request)
         if key is None:
+            if not s.auth_fail.fail(client):
+                return auth_limited(s, request, endpoint)
             s.metrics.requests.labels(endpoint, "no_key").inc()
             return error(401, "unauthorized", "missing API key: send Authorization: Bearer <api key> "
                          "(run `snowmcp login`)", {"WWW-Authenticate": "Bearer"})  # fmt: skip
         key_hash = hash_secret(key)
+        if s.auth_fail.blocked(client) and key_hash not in s.recent_keys:
+            # Limited address, key not seen valid lately: refuse before any store lookup.
+            return auth_limited(s, request, endpoint)
         rec = await s.store.get_by_key(key_hash)
         # The index lookup is by hash; compare again in constant time for good measure.
         if rec is None or not same(rec.api_key_hash, key_hash):
+            s.recent_keys.discard(key_hash)
+            if not s.auth_fail.fail(client):
+                return auth_limited(s, request, endpoint)
             s.metrics.requests.labels(endpoint, "bad_key").inc()
-            s.audit.write(endpoint, result="bad_key", client=_client(request))
+            s.audit.write(endpoint, result="bad_key", client=client)
             return error(401, "unauthorized", "unknown or replaced API key: run `snowmcp login`",
                          {"WWW-Authenticate": "Bearer"})  # fmt: skip
+        if s.auth_fail.enabled:
+            s.recent_keys.add(key_hash)
         if not s.limiter.allow(key_hash):
             s.metrics.requests.labels(endpoint, "rate_limited").inc()
             return error(429, "rate_limited", "too many requests for this API key",
@@ -176,24 +200,38 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
             body = None
         if not isinstance(body, dict):
             return error(400, "invalid_request", "body must be JSON {\"code\": ..., \"code_verifier\": ...}")
+        client = _client(request)
+        if s.auth_fail.blocked(client):
+            # No cheap way to tell a good code from a guess: refused before the store is read.
+            return auth_limited(s, request, "exchange")
         try:
-            api_key, login_name = await s.login.exchange(body.get("code"), body.get("code_verifier"), _client(request))
+            api_key, login_name = await s.login.exchange(body.get("code"), body.get("code_verifier"), client)
         except LoginError as exc:
+            s.auth_fail.fail(client)
             s.metrics.requests.labels("exchange", exc.code).inc()
             return error(exc.status, exc.code, exc.message)
         s.tokens.forget(normalise_login(login_name))
+        if s.auth_fail.enabled:
+            s.recent_keys.add(hash_secret(api_key))
         s.metrics.requests.labels("exchange", "ok").inc()
         return JSONResponse({"api_key": api_key, "username": login_name}, headers={"Cache-Control": "no-store"})
 
     def admin_check(request: Request) -> Response | str:
+        # Checking an admin key is in memory (no store): a valid one is served even from a
+        # limited address; failures count towards the address's limit.
         s = svc(request)
         key = _bearer(request)
+        client = _client(request)
         if key is None:
+            if not s.auth_fail.fail(client):
+                return auth_limited(s, request, "admin")
             return error(401, "unauthorized", "missing admin key", {"WWW-Authenticate": "Bearer"})
         presented = hash_secret(key)
         matched = [h for h in s.admin_hashes if same(h, presented)]
         if not matched:
-            s.audit.write("admin", result="forbidden", client=_client(request))
+            if not s.auth_fail.fail(client):
+                return auth_limited(s, request, "admin")
+            s.audit.write("admin", result="forbidden", client=client)
             return error(403, "forbidden", "this endpoint needs an admin key")
         return matched[0][:12]  # key fingerprint for the audit log
 

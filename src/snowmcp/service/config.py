@@ -35,6 +35,8 @@ _FIELDS: dict[str, tuple[str, Any]] = {
     "token_margin": ("int", 60),
     "rate_limit": ("float", 10.0),
     "rate_burst": ("int", 60),
+    "auth_fail_rate": ("float", 1.0),
+    "auth_fail_burst": ("int", 20),
     "audit_log": ("str", "-"),
     "http_timeout": ("float", 10.0),
     "backoff_base": ("float", 1.0),
@@ -70,6 +72,8 @@ class Settings:
     token_margin: int = 60
     rate_limit: float = 10.0
     rate_burst: int = 60
+    auth_fail_rate: float = 1.0
+    auth_fail_burst: int = 20
     audit_log: str = "-"
     http_timeout: float = 10.0
     backoff_base: float = 1.0
@@ -235,6 +239,7 @@ def validate(s: Settings, *, store_only: bool = False) -> None:
         "SNOWMCP_REFRESH_TOKEN_VALIDITY": (s.refresh_token_validity, 60, 7776000),
         "SNOWMCP_TOKEN_MARGIN": (s.token_margin, 0, 3000),
         "SNOWMCP_RATE_BURST": (s.rate_burst, 1, 1_000_000),
+        "SNOWMCP_AUTH_FAIL_BURST": (s.auth_fail_burst, 1, 1_000_000),
         "SNOWMCP_LOGIN_TTL": (s.login_ttl, 30, 3600),
         "SNOWMCP_CODE_TTL": (s.code_ttl, 5, 600),
     }
@@ -243,6 +248,7 @@ def validate(s: Settings, *, store_only: bool = False) -> None:
             raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
     floats = {
         "SNOWMCP_RATE_LIMIT": (s.rate_limit, 0.0),
+        "SNOWMCP_AUTH_FAIL_RATE": (s.auth_fail_rate, 0.0),
         "SNOWMCP_HTTP_TIMEOUT": (s.http_timeout, 0.1),
         "SNOWMCP_BACKOFF_BASE": (s.backoff_base, 0.01),
         "SNOWMCP_BACKOFF_MAX": (s.backoff_max, 0.01),

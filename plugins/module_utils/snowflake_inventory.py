@@ -28,6 +28,7 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_mcp_spec im
 )
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import (
     IdentifierError,
+    display,
     normalize,
     qualified_display,
 )
@@ -283,6 +284,74 @@ def validate_inventory(inv: dict[str, Any]) -> list[str]:
                 elif normalize(ts["role"]) not in role_names:
                     problems.append(f"token_service.role {ts['role']!r} is not one of snowflake_mcp_roles")
     return problems
+
+
+# snowflake_object_info option -> the object type word used in its `missing` entries.
+REQUIRED_KINDS = {
+    "roles": "ROLE",
+    "databases": "DATABASE",
+    "schemas": "SCHEMA",
+    "cortex_search_services": "CORTEX SEARCH SERVICE",
+    "warehouses": "WAREHOUSE",
+}
+_KIND_BY_GRANT_TYPE = {v: k for k, v in REQUIRED_KINDS.items()}
+
+
+def required_objects(inv: dict[str, Any]) -> dict[str, Any]:
+    """Objects a validated inventory names that the play does not create, so they must already exist.
+
+    Returns the snowflake_object_info options (`roles`, `databases`, `schemas`,
+    `cortex_search_services`, `warehouses`: canonical names, as SHOW prints them)
+    and `needed_by`: `"<TYPE> <name>"` (the form of snowflake_object_info's
+    `missing`) -> where the inventory names it. The MCP roles are created by
+    the play, so they are never required.
+    """
+    mcp_roles = set(mcp_role_names(inv))
+    found: dict[str, dict[str, list[str]]] = {kind: {} for kind in REQUIRED_KINDS}
+
+    def need(kind: str, name: str, where: str) -> None:
+        places = found[kind].setdefault(name, [])
+        if where not in places:
+            places.append(where)
+
+    def need_role(role: Any, where: str) -> None:
+        try:
+            stored = normalize(str(role))
+        except IdentifierError:
+            return  # reported by validate_inventory
+        if stored not in mcp_roles:
+            need("roles", display(stored), where)
+
+    for i, role in enumerate(inv.get("snowflake_mcp_roles") or []):
+        for target in role.get("grant_to_roles") or []:
+            need_role(target, f"snowflake_mcp_roles[{i}] ({role['name']}).grant_to_roles")
+    integ = inv.get("snowflake_oauth_integration") or {}
+    for key in ("allowed_roles", "pre_authorized_roles", "blocked_roles"):
+        for role in integ.get(key) or []:
+            need_role(role, f"snowflake_oauth_integration.{key}")
+
+    for server in inv.get("snowflake_mcp_servers") or []:
+        if server.get("state", "present") == "absent":
+            continue
+        db, schema, name = (normalize(server[k]) for k in ("database", "schema", "name"))
+        fqn = qualified_display([db, schema, name])
+        need("databases", qualified_display([db]), f"MCP server {fqn}")
+        need("schemas", qualified_display([db, schema]), f"MCP server {fqn}")
+        for tool in server.get("tools") or []:
+            for object_type, obj in tool_grants([tool]):
+                need(_KIND_BY_GRANT_TYPE[object_type], obj, f"MCP server {fqn}, tool {tool.get('name')!r}")
+
+    out: dict[str, Any] = {kind: sorted(names) for kind, names in found.items()}
+    out["needed_by"] = {
+        f"{REQUIRED_KINDS[kind]} {name}": places for kind, names in found.items() for name, places in names.items()
+    }
+    return out
+
+
+def missing_objects_report(required: dict[str, Any], missing: list[str]) -> list[str]:
+    """One line per missing object: what it is and where the inventory names it."""
+    needed_by = required.get("needed_by") or {}
+    return [f"{m} (named by {'; '.join(needed_by[m])})" if needed_by.get(m) else m for m in missing]
 
 
 def _quoted(stored: str) -> str:

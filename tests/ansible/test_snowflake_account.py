@@ -54,6 +54,31 @@ def inventory(emu: Emulator, inv_dir: Path, name: str = "inv.yml", **changes: An
     return write_inventory(inv_dir / name, variables)
 
 
+def test_objects_the_inventory_names_must_exist_before_any_change(emu: Emulator, inv_dir: Path) -> None:
+    # Runs first, on the freshly seeded account: nothing of the play's exists yet.
+    variables = base_inventory(emu.port)
+    variables["snowflake_mcp_roles"][0]["grant_to_roles"] = ["SYSADMN"]  # typo of SYSADMIN
+    variables["snowflake_mcp_servers"][0]["tools"][0]["identifier"] = "AICOLLEGE.PUBLIC.NO_SUCH_SEARCH"
+    before = snapshot(emu)
+    for args in ((), ("--check",)):
+        result = run_play(write_inventory(inv_dir / "missing_objects.yml", variables), *args, check=False)
+        assert result.rc != 0
+        assert "Fail before any change when objects the inventory names do not exist" in result.tasks
+        assert result.tasks["Fail before any change when objects the inventory names do not exist"] == {"failed"}
+        assert "2 object(s) named in the inventory do not exist in Snowflake" in result.out
+        assert "nothing was changed" in result.out
+        assert "ROLE SYSADMN (named by snowflake_mcp_roles[0] (MCP_USERS).grant_to_roles)" in result.out
+        assert (
+            "CORTEX SEARCH SERVICE AICOLLEGE.PUBLIC.NO_SUCH_SEARCH (named by MCP server AICOLLEGE.PUBLIC.GONG_MCP, "
+            "tool 'call-search')" in result.out
+        )
+        assert "Converge the MCP roles" not in result.tasks
+        assert snapshot(emu) == before
+        assert not {"MCP_USERS", "MCP_SALES"} & role_names(emu)
+        assert emu.query("SHOW SECURITY INTEGRATIONS") == []
+        assert mcp_servers(emu) == {}
+
+
 def test_check_mode_plans_but_changes_nothing(emu: Emulator, inv_dir: Path) -> None:
     before = snapshot(emu)
     result = run_play(inventory(emu, inv_dir), "--check", "--diff")

@@ -20,6 +20,8 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_integration
 )
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_inventory import (
     account_plan,
+    missing_objects_report,
+    required_objects,
     validate_inventory,
 )
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_mcp_spec import (
@@ -27,6 +29,9 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_mcp_spec im
     same_spec,
     tool_grants,
     validate_tools,
+)
+from ansible_collections.snowmcp.core.plugins.modules.snowflake_object_info import (
+    check as check_objects,
 )
 from snowflake_helpers import base_inventory
 
@@ -190,4 +195,42 @@ def test_absent_server_needs_no_tools_or_roles_and_grants_nothing() -> None:
     inv["snowflake_mcp_servers"][1]["state"] = "dropped"
     assert validate_inventory(inv) == [
         "MCP server AICOLLEGE.PUBLIC.DOCS_MCP.state must be present or absent (got 'dropped')"
+    ]
+
+
+def test_required_objects_are_what_the_play_does_not_create() -> None:
+    inv = base_inventory(1)
+    inv["snowflake_mcp_roles"][0]["grant_to_roles"] = ["sysadmin", "MCP_SALES", '"Odd Role"']
+    inv["snowflake_oauth_integration"]["blocked_roles"] = ["ACCOUNTADMIN"]
+    inv["snowflake_mcp_servers"].append(
+        {"name": "OLD_MCP", "database": "GONE_DB", "schema": "PUBLIC", "state": "absent"}
+    )
+    assert validate_inventory(inv) == []
+    req = required_objects(inv)
+    # The MCP roles are created by the play; an absent server needs nothing; names as SHOW prints them.
+    assert req["roles"] == ['"Odd Role"', "ACCOUNTADMIN", "SYSADMIN"]
+    assert req["databases"] == ["AICOLLEGE"]
+    assert req["schemas"] == ["AICOLLEGE.PUBLIC"]
+    assert req["cortex_search_services"] == ["AICOLLEGE.PUBLIC.DOCS_SEARCH", "AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED"]
+    assert req["warehouses"] == ["COMPUTE_WH"]
+    assert req["needed_by"]["WAREHOUSE COMPUTE_WH"] == ["MCP server AICOLLEGE.PUBLIC.DOCS_MCP, tool 'sql'"]
+
+    rows = {
+        "roles": [{"name": "SYSADMIN"}, {"name": "ACCOUNTADMIN"}, {"name": "odd role"}],
+        "schemas": [{"database_name": "AICOLLEGE", "name": "PUBLIC"}],
+        "cortex_search_services": [
+            {"database_name": "AICOLLEGE", "schema_name": "PUBLIC", "name": "DOCS_SEARCH"},
+        ],
+        "warehouses": [{"name": "COMPUTE_WH"}],
+    }
+    result = check_objects({k: req[k] for k in rows} | {"databases": ["aicollege"]}, rows)
+    assert result["missing"] == [
+        'ROLE "Odd Role"',  # quoted names keep their case: "odd role" is another role
+        "CORTEX SEARCH SERVICE AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED",
+        "DATABASE AICOLLEGE",  # no SHOW DATABASES rows given
+    ]
+    assert result["exists"]["roles"]["SYSADMIN"] is True
+    assert missing_objects_report(req, ["ROLE SYSADMIN", "ROLE OTHER"]) == [
+        "ROLE SYSADMIN (named by snowflake_mcp_roles[0] (MCP_USERS).grant_to_roles)",
+        "ROLE OTHER",
     ]

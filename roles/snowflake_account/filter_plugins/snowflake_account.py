@@ -10,6 +10,8 @@ from typing import Any
 
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_inventory import (
     account_plan,
+    missing_objects_report,
+    required_objects,
     validate_inventory,
 )
 
@@ -20,6 +22,14 @@ def snowmcp_inventory_problems(inventory: dict[str, Any]) -> list[str]:
 
 def snowmcp_account_plan(inventory: dict[str, Any], resolved_users: dict[str, Any]) -> dict[str, Any]:
     return account_plan(_plain(inventory), _plain(resolved_users or {}))
+
+
+def snowmcp_required_objects(inventory: dict[str, Any]) -> dict[str, Any]:
+    return required_objects(_plain(inventory))
+
+
+def snowmcp_missing_objects_report(required: dict[str, Any], missing: list[str]) -> list[str]:
+    return missing_objects_report(_plain(required), _plain(missing or []))
 
 
 def _plain(value: Any) -> Any:
@@ -38,4 +48,6 @@ class FilterModule:
         return {
             "snowmcp_inventory_problems": snowmcp_inventory_problems,
             "snowmcp_account_plan": snowmcp_account_plan,
+            "snowmcp_required_objects": snowmcp_required_objects,
+            "snowmcp_missing_objects_report": snowmcp_missing_objects_report,
         }

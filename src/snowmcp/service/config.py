@@ -6,46 +6,17 @@ echoes a secret value, so a typo in a vault-provided value cannot leak it to a l
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 ENV_PREFIX = "SNOWMCP_"
 
-# name -> (kind, default); kinds drive parsing from strings (env) and TOML values.
-_FIELDS: dict[str, tuple[str, Any]] = {
-    "listen": ("str", "127.0.0.1:8080"),
-    "public_url": ("str", ""),
-    "snowflake_url": ("str", ""),
-    "client_id": ("secret", ""),
-    "client_secret": ("secret", ""),
-    "client_secret_next": ("secret", ""),
-    "role": ("str", ""),
-    "store": ("str", "sqlite:///./snowmcp-tokens.db"),
-    "encryption_keys": ("list", []),
-    "admin_keys": ("list", []),
-    "allowed_users": ("list", []),
-    "refresh_token_validity": ("int", 7776000),
-    "token_margin": ("int", 60),
-    "rate_limit": ("float", 10.0),
-    "rate_burst": ("int", 60),
-    "auth_fail_rate": ("float", 1.0),
-    "auth_fail_burst": ("int", 20),
-    "audit_log": ("str", "-"),
-    "http_timeout": ("float", 10.0),
-    "backoff_base": ("float", 1.0),
-    "backoff_max": ("float", 60.0),
-    "lock_ttl": ("float", 15.0),
-    "login_ttl": ("int", 600),
-    "code_ttl": ("int", 120),
-    "log_level": ("str", "info"),
-}
 SECRET_FIELDS = frozenset({"client_id", "client_secret", "client_secret_next", "encryption_keys", "admin_keys"})
 _ROLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -127,6 +98,12 @@ def redact_url(url: str) -> str:
     return parts._replace(netloc=f"{user}:<set>@{host}").geturl()
 
 
+# Setting name -> how it is parsed from a string (environment) or a TOML value,
+# derived from the Settings annotations so the two cannot drift apart.
+_KIND_OF_TYPE = {"str": "str", "int": "int", "float": "float", "tuple[str, ...]": "list"}
+_FIELDS: dict[str, str] = {f.name: _KIND_OF_TYPE[str(f.type)] for f in fields(Settings)}
+
+
 def normalise_login(login: str) -> str:
     """Snowflake login names compare case-insensitively: one key per person."""
     return login.strip().lower()
@@ -135,7 +112,7 @@ def normalise_login(login: str) -> str:
 def _parse(name: str, kind: str, raw: Any, source: str) -> Any:
     where = f"{source} setting {name!r}"
     try:
-        if kind in ("str", "secret"):
+        if kind == "str":
             if not isinstance(raw, str):
                 raise ConfigError(f"{where} must be a string")
             return raw.strip()
@@ -180,8 +157,8 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
         for key, raw in section.items():
             if key not in _FIELDS:
                 raise ConfigError(f"config file {path}: unknown setting {key!r}")
-            values[key] = _parse(key, _FIELDS[key][0], raw, "config file")
-    for key, (kind, _default) in _FIELDS.items():
+            values[key] = _parse(key, _FIELDS[key], raw, "config file")
+    for key, kind in _FIELDS.items():
         env_name = ENV_PREFIX + key.upper()
         if env_name in env:
             values[key] = _parse(env_name, kind, env[env_name], "environment")
@@ -263,7 +240,3 @@ def validate(s: Settings, *, store_only: bool = False) -> None:
     if s.log_level.lower() not in ("critical", "error", "warning", "info", "debug"):
         raise ConfigError("SNOWMCP_LOG_LEVEL must be one of critical, error, warning, info, debug")
 
-
-def decode_key_material(value: str) -> bytes:
-    padded = value + "=" * (-len(value) % 4)
-    return base64.urlsafe_b64decode(padded.encode("ascii"))

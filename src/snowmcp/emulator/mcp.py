@@ -281,11 +281,12 @@ class McpEndpoint:
 def _can_use(account: Account, role: str, granted_on: str, parts: list[str]) -> bool:
     """USAGE on a schema object needs USAGE on its database and schema too, as in Snowflake."""
     db, schema, _ = parts
-    return (
-        account.role_has_privilege(role, "USAGE", "DATABASE", qualified(db))
-        and account.role_has_privilege(role, "USAGE", "SCHEMA", qualified(db, schema))
-        and account.role_has_privilege(role, "USAGE", granted_on, qualified(*parts))
-    )
+    needed = {
+        ("DATABASE", qualified(db)),
+        ("SCHEMA", qualified(db, schema)),
+        (granted_on, qualified(*parts)),
+    }
+    return needed <= account.objects_with_privilege(role, "USAGE")
 
 
 def _tools(server: McpServer) -> list[dict[str, Any]]:

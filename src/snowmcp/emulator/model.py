@@ -243,18 +243,19 @@ class Account:
         """Can the user USE ROLE `role` (directly or through a granted role)?"""
         return any(role in self.inherited_roles(r) for r in self.roles_granted_to_user(user_name))
 
+    def objects_with_privilege(self, role: str, privilege: str) -> set[tuple[str, str]]:
+        """(granted_on, name) of every object `role` (or a role it inherits) holds
+        `privilege` or OWNERSHIP on: one walk of the role graph, one scan of the grants."""
+        roles = self.inherited_roles(role)
+        return {
+            (g.granted_on, g.name)
+            for g in self.privilege_grants
+            if g.grantee in roles and g.privilege in (privilege, "OWNERSHIP")
+        }
+
     def role_has_privilege(self, role: str, privilege: str, granted_on: str, name: str) -> bool:
         """Does `role` (or a role it inherits) hold `privilege` or OWNERSHIP on the object?"""
-        roles = self.inherited_roles(role)
-        for g in self.privilege_grants:
-            if (
-                g.grantee in roles
-                and g.granted_on == granted_on
-                and g.name == name
-                and g.privilege in (privilege, "OWNERSHIP")
-            ):
-                return True
-        return False
+        return (granted_on, name) in self.objects_with_privilege(role, privilege)
 
     def mcp_server(self, database: str, schema: str, name: str) -> McpServer | None:
         db = self.databases.get(database)

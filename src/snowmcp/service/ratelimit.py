@@ -8,10 +8,30 @@ import time
 from collections import OrderedDict
 
 
-class RateLimiter:
-    def __init__(self, rate: float, burst: int, max_keys: int = 100_000) -> None:
+class _Buckets:
+    """The token-bucket arithmetic both limiters share; an entry is [tokens, updated_at (monotonic), ...]."""
+
+    def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
         self.burst = float(burst)
+
+    def _tokens(self, entry: list[float], now: float) -> float:
+        return min(self.burst, entry[0] + (now - entry[1]) * self.rate)
+
+    def _take(self, entry: list[float], now: float) -> bool:
+        """Refill `entry` up to `now` and take one token; False (nothing taken) when under one."""
+        tokens = self._tokens(entry, now)
+        entry[1] = now
+        if tokens < 1.0:
+            entry[0] = tokens
+            return False
+        entry[0] = tokens - 1.0
+        return True
+
+
+class RateLimiter(_Buckets):
+    def __init__(self, rate: float, burst: int, max_keys: int = 100_000) -> None:
+        super().__init__(rate, burst)
         self.max_keys = max_keys
         self._buckets: dict[str, list[float]] = {}
 
@@ -24,19 +44,13 @@ class RateLimiter:
             if len(self._buckets) >= self.max_keys:
                 self._buckets.clear()  # crude but bounded; full buckets are the default anyway
             bucket = self._buckets[key] = [self.burst, now]
-        tokens = min(self.burst, bucket[0] + (now - bucket[1]) * self.rate)
-        bucket[1] = now
-        if tokens < 1.0:
-            bucket[0] = tokens
-            return False
-        bucket[0] = tokens - 1.0
-        return True
+        return self._take(bucket, now)
 
     def retry_after(self) -> int:
         return max(1, int(1 / self.rate)) if self.rate > 0 else 0
 
 
-class AuthFailLimiter:
+class AuthFailLimiter(_Buckets):
     """Per-client-address token bucket for requests that FAIL authentication (missing or wrong
     API/admin key, failed sign-in code exchange), in process.
 
@@ -48,8 +62,7 @@ class AuthFailLimiter:
     """
 
     def __init__(self, rate: float, burst: int, max_clients: int = 10_000, report_every: float = 60.0) -> None:
-        self.rate = rate
-        self.burst = float(burst)
+        super().__init__(rate, burst)
         self.max_clients = max_clients
         self.report_every = report_every
         # address -> [tokens, updated_at (monotonic), refusals not yet reported, last report]
@@ -61,9 +74,6 @@ class AuthFailLimiter:
 
     def __len__(self) -> int:
         return len(self._table)
-
-    def _tokens(self, entry: list[float], now: float) -> float:
-        return min(self.burst, entry[0] + (now - entry[1]) * self.rate)
 
     def blocked(self, client: str) -> bool:
         """True while `client` has no failure left in its bucket (nothing is taken)."""
@@ -83,13 +93,7 @@ class AuthFailLimiter:
             entry = self._table[client] = [self.burst, now, 0.0, float("-inf")]
         else:
             self._table.move_to_end(client)
-        tokens = self._tokens(entry, now)
-        entry[1] = now
-        if tokens < 1.0:
-            entry[0] = tokens
-            return False
-        entry[0] = tokens - 1.0
-        return True
+        return self._take(entry, now)
 
     def refused(self, client: str) -> int:
         """Count one refusal; returns the refusals to write in ONE audit line now, or 0 (collapsed)."""

@@ -10,6 +10,7 @@ filter plugin; kept here so it is unit-tested without Ansible.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
@@ -62,6 +63,19 @@ def _as_list(value: Any, what: str, problems: list[str]) -> list[Any]:
         problems.append(f"{what} must be a list")
         return []
     return value
+
+
+def _mappings(
+    value: Any, where: str, allowed: frozenset[str], problems: list[str]
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """The mapping entries of the list `where` as (index, "where[index]", entry); other entries become problems."""
+    for i, item in enumerate(_as_list(value, where, problems)):
+        what = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            problems.append(f"{what} must be a mapping")
+            continue
+        problems.extend(_unknown(item, allowed, what))
+        yield i, what, item
 
 
 def mcp_role_names(inv: dict[str, Any]) -> list[str]:
@@ -151,12 +165,7 @@ def validate_inventory(inv: dict[str, Any]) -> list[str]:
     if not roles_raw:
         problems.append("snowflake_mcp_roles must list at least one role")
     role_names: set[str] = set()
-    for i, role in enumerate(_as_list(roles_raw, "snowflake_mcp_roles", problems)):
-        what = f"snowflake_mcp_roles[{i}]"
-        if not isinstance(role, dict):
-            problems.append(f"{what} must be a mapping")
-            continue
-        problems += _unknown(role, ROLE_KEYS, what)
+    for _i, what, role in _mappings(roles_raw, "snowflake_mcp_roles", ROLE_KEYS, problems):
         p = _ident_problem(role.get("name"), f"{what}.name")
         if p:
             problems.append(p)
@@ -172,12 +181,7 @@ def validate_inventory(inv: dict[str, Any]) -> list[str]:
 
     server_names: set[str] = set()
     short_names: set[str] = set()
-    for i, server in enumerate(_as_list(inv.get("snowflake_mcp_servers"), "snowflake_mcp_servers", problems)):
-        what = f"snowflake_mcp_servers[{i}]"
-        if not isinstance(server, dict):
-            problems.append(f"{what} must be a mapping")
-            continue
-        problems += _unknown(server, SERVER_KEYS, what)
+    for _i, what, server in _mappings(inv.get("snowflake_mcp_servers"), "snowflake_mcp_servers", SERVER_KEYS, problems):
         bad = False
         for key in ("name", "database", "schema"):
             p = _ident_problem(server.get(key), f"{what}.{key}")
@@ -210,12 +214,7 @@ def validate_inventory(inv: dict[str, Any]) -> list[str]:
                 problems.append(f"{what}.roles: {r!r} is not one of snowflake_mcp_roles")
 
     logins: dict[str, int] = {}
-    for i, user in enumerate(_as_list(inv.get("mcp_users"), "mcp_users", problems)):
-        what = f"mcp_users[{i}]"
-        if not isinstance(user, dict):
-            problems.append(f"{what} must be a mapping")
-            continue
-        problems += _unknown(user, USER_KEYS, what)
+    for i, what, user in _mappings(inv.get("mcp_users"), "mcp_users", USER_KEYS, problems):
         login = user.get("login")
         if not isinstance(login, str) or not login.strip():
             problems.append(f"{what}.login is required")

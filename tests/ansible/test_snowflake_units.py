@@ -184,6 +184,18 @@ def test_inventory_validation_and_plan() -> None:
     assert "allow_non_tls_redirect_uri" not in result["integration"]
 
 
+def test_list_entries_that_are_not_mappings_are_named_and_skipped() -> None:
+    inv = base_inventory(1)
+    inv["snowflake_mcp_roles"].insert(0, "MCP_USERS")
+    inv["snowflake_mcp_servers"].append(None)
+    inv["mcp_users"].append(["alice@example.com"])
+    assert validate_inventory(inv) == [
+        "snowflake_mcp_roles[0] must be a mapping",
+        f"snowflake_mcp_servers[{len(inv['snowflake_mcp_servers']) - 1}] must be a mapping",
+        f"mcp_users[{len(inv['mcp_users']) - 1}] must be a mapping",
+    ]
+
+
 def test_absent_server_needs_no_tools_or_roles_and_grants_nothing() -> None:
     inv = base_inventory(1)
     inv["snowflake_mcp_servers"][1] = {"name": "DOCS_MCP", "database": "AICOLLEGE", "schema": "PUBLIC", "state": "absent"}

@@ -502,11 +502,8 @@ class OAuth:
             "generation": 0,
             "revoked": False,
         }
-        body = self._issue_access(integ, deleg.id, family, 0, record["role"], user.name)
-        if record["refresh"] and integ.issue_refresh_tokens:
-            body["refresh_token"] = self._issue_refresh(
-                integ, deleg.id, family, 0, record["role"], user.name
-            )
+        refresh = bool(record["refresh"] and integ.issue_refresh_tokens)
+        body = self._issue(integ, deleg.id, family, 0, record["role"], user.name, refresh=refresh)
         body["username"] = user.login_name
         return body
 
@@ -546,29 +543,23 @@ class OAuth:
                 fam["revoked"] = True
                 raise TokenError(400, "invalid_grant", "The refresh token has already been used.")
             fam["generation"] += 1
-            gen = fam["generation"]
             # Every earlier token of this user for this integration dies too, also
             # those of other sign-ins (families) under the same delegation.
             for other_id, other in st["families"].items():
                 if other_id != record["family"] and other["delegation"] == record["delegation"]:
                     other["revoked"] = True
-            body = self._issue_access(
-                integ, record["delegation"], record["family"], gen, record["role"], user.name
-            )
-            body["refresh_token"] = self._issue_refresh(
-                integ, record["delegation"], record["family"], gen, record["role"], user.name
-            )
-            return body
-        return self._issue_access(
+        # A single-use token is rotated: the response carries its successor.
+        return self._issue(
             integ,
             record["delegation"],
             record["family"],
             fam["generation"],
             record["role"],
             user.name,
+            refresh=fam["single_use"],
         )
 
-    def _issue_access(
+    def _issue(
         self,
         integ: OAuthIntegration,
         deleg: str,
@@ -576,42 +567,31 @@ class OAuth:
         gen: int,
         role: str | None,
         user: str,
+        *,
+        refresh: bool,
     ) -> dict[str, Any]:
+        """A token response: a new access token and, with `refresh`, a new refresh token,
+        each stored (by digest) with what it grants and until when."""
+        grants = {
+            "delegation": deleg,
+            "integration": integ.name,
+            "client_id": integ.client_id,
+            "family": family,
+            "generation": gen,
+            "role": role,
+            "user": user,
+        }
+        now = time.time()
         ttl = self.ctx.access_token_ttl or integ.access_token_validity
-        token = new_token()
-        self._state["access_tokens"][digest(token)] = {
-            "delegation": deleg,
-            "integration": integ.name,
-            "client_id": integ.client_id,
-            "family": family,
-            "generation": gen,
-            "role": role,
-            "user": user,
-            "expires_at": time.time() + ttl,
-        }
-        return {"access_token": token, "token_type": "Bearer", "expires_in": ttl}
-
-    def _issue_refresh(
-        self,
-        integ: OAuthIntegration,
-        deleg: str,
-        family: str,
-        gen: int,
-        role: str | None,
-        user: str,
-    ) -> str:
-        token = new_token()
-        self._state["refresh_tokens"][digest(token)] = {
-            "delegation": deleg,
-            "integration": integ.name,
-            "client_id": integ.client_id,
-            "family": family,
-            "generation": gen,
-            "role": role,
-            "user": user,
-            "expires_at": time.time() + integ.refresh_token_validity,
-        }
-        return token
+        access = new_token()
+        self._state["access_tokens"][digest(access)] = {**grants, "expires_at": now + ttl}
+        body: dict[str, Any] = {"access_token": access, "token_type": "Bearer", "expires_in": ttl}
+        if refresh:
+            token = new_token()
+            expires_at = now + integ.refresh_token_validity
+            self._state["refresh_tokens"][digest(token)] = {**grants, "expires_at": expires_at}
+            body["refresh_token"] = token
+        return body
 
 
 def _oauth_error(status: int, error: str, message: str) -> JSONResponse:

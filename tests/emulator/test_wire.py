@@ -24,6 +24,20 @@ def current(emu: Emulator, **kwargs: object) -> tuple[str, str]:
         conn.close()
 
 
+def sql_error(
+    emu: Emulator, sql: str, *, num_statements: int | None = None, **login: str
+) -> tuple[int, str]:
+    """(errno, sqlstate) of the ProgrammingError the connector raises for `sql`."""
+    conn = emu.connect(**login)
+    try:
+        with pytest.raises(snowflake.connector.ProgrammingError) as info:
+            conn.cursor().execute(sql, num_statements=num_statements)
+        assert info.value.errno is not None and info.value.sqlstate is not None
+        return info.value.errno, info.value.sqlstate
+    finally:
+        conn.close()
+
+
 def test_password_login_uses_default_role(shared_emulator: Emulator) -> None:
     assert current(shared_emulator) == ("ACCOUNTADMIN", "ADMIN")
 
@@ -83,23 +97,16 @@ def test_login_failures_carry_snowflake_codes(
 def test_sql_errors_surface_as_programming_error(
     shared_emulator: Emulator, sql: str, errno: int, sqlstate: str
 ) -> None:
-    conn = shared_emulator.connect()
-    try:
-        with pytest.raises(snowflake.connector.ProgrammingError) as info:
-            conn.cursor().execute(sql)
-        assert (info.value.errno, info.value.sqlstate) == (errno, sqlstate)
-    finally:
-        conn.close()
+    assert sql_error(shared_emulator, sql) == (errno, sqlstate)
 
 
 def test_insufficient_privileges(shared_emulator: Emulator) -> None:
-    conn = shared_emulator.connect(user="alice@example.com", password="alice-pass-1")
-    try:
-        with pytest.raises(snowflake.connector.ProgrammingError) as info:
-            conn.cursor().execute("CREATE ROLE ALICE_SHOULD_NOT_CREATE")
-        assert (info.value.errno, info.value.sqlstate) == (3001, "42501")
-    finally:
-        conn.close()
+    assert sql_error(
+        shared_emulator,
+        "CREATE ROLE ALICE_SHOULD_NOT_CREATE",
+        user="alice@example.com",
+        password="alice-pass-1",
+    ) == (3001, "42501")
     assert shared_emulator.query("SHOW ROLES LIKE 'ALICE_SHOULD_NOT_CREATE'") == []
 
 
@@ -136,28 +143,16 @@ def test_multi_statement_runs_each_and_returns_each_result(shared_emulator: Emul
 def test_multi_statement_count_mismatch_is_refused_before_running(
     shared_emulator: Emulator,
 ) -> None:
-    conn = shared_emulator.connect()
-    try:
-        with pytest.raises(snowflake.connector.ProgrammingError) as info:
-            conn.cursor().execute("CREATE ROLE WIRE_NOT_RUN; SELECT CURRENT_ROLE()")
-        assert (info.value.errno, info.value.sqlstate) == (8, "0A000")
-    finally:
-        conn.close()
+    sql = "CREATE ROLE WIRE_NOT_RUN; SELECT CURRENT_ROLE()"
+    assert sql_error(shared_emulator, sql) == (8, "0A000")
     assert shared_emulator.query("SHOW ROLES LIKE 'WIRE_NOT_RUN'") == []
 
 
 def test_multi_statement_stops_at_first_error_keeping_earlier_ones(
     shared_emulator: Emulator,
 ) -> None:
-    conn = shared_emulator.connect()
-    try:
-        with pytest.raises(snowflake.connector.ProgrammingError) as info:
-            conn.cursor().execute(
-                "CREATE ROLE WIRE_KEPT; GRANT BOGUS; CREATE ROLE WIRE_NEVER", num_statements=0
-            )
-        assert info.value.errno == 1003
-    finally:
-        conn.close()
+    sql = "CREATE ROLE WIRE_KEPT; GRANT BOGUS; CREATE ROLE WIRE_NEVER"
+    assert sql_error(shared_emulator, sql, num_statements=0) == (1003, "42000")
     assert [r["name"] for r in shared_emulator.query("SHOW ROLES LIKE 'WIRE_KEPT'")] == [
         "WIRE_KEPT"
     ]

@@ -38,24 +38,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "service"))
+sys.path.insert(0, str(ROOT / "tests" / "workstation"))
 
 from flow import login as sign_in_user  # noqa: E402  (the token-service suite's scripted sign-in)
-from procs import BIN, Emulator, free_port  # noqa: E402
+from procs import Emulator, free_port  # noqa: E402
 from svc import ServiceProc, service_env, setup_integration  # noqa: E402
+from wshelpers import build_wheel  # noqa: E402
 
 
 def install_client(work: Path) -> Path:
     """Build the wheel from this checkout and install it into a clean venv, as the role does."""
-    src = work / "src-copy"
-    src.mkdir()
-    shutil.copy(ROOT / "pyproject.toml", src)
-    shutil.copy(ROOT / "README.md", src)
-    shutil.copytree(ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    wheels = work / "wheels"
-    subprocess.run([str(BIN / "pip"), "wheel", "-q", "--no-deps", "-w", str(wheels), str(src)], check=True)
+    wheel = build_wheel(work)
     env_dir = work / "client-venv"
     venv.create(env_dir, with_pip=True)
-    (wheel,) = wheels.glob("*.whl")
     subprocess.run([str(env_dir / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(wheel)],
                    check=True)  # fmt: skip
     # For the keyring contender: from the index, like the role's default `snowmcp[keyring]`.

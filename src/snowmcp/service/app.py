@@ -79,7 +79,7 @@ def _client(request: Request) -> str:
 def _page(title: str, text: str, status: int) -> HTMLResponse:
     body = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
             f"<body><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></body></html>")  # fmt: skip
-    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(body, status_code=status, headers=NO_STORE)
 
 
 def build_app(settings: Settings, store: Store | None = None) -> Starlette:
@@ -178,7 +178,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
             s.metrics.requests.labels("login", exc.code).inc()
             return error(exc.status, exc.code, exc.message)
         s.metrics.requests.labels("login", "redirect").inc()
-        return RedirectResponse(target.url, status_code=302, headers={"Cache-Control": "no-store"})
+        return RedirectResponse(target.url, status_code=302, headers=NO_STORE)
 
     async def callback(request: Request) -> Response:
         s = svc(request)
@@ -190,7 +190,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
             titles = {"not_allowed": "Not allowed", "access_denied": "Sign-in cancelled"}
             return _page(titles.get(exc.code, "Sign-in failed"), exc.message, exc.status)
         s.metrics.requests.labels("callback", "redirect").inc()
-        return RedirectResponse(target.url, status_code=302, headers={"Cache-Control": "no-store"})
+        return RedirectResponse(target.url, status_code=302, headers=NO_STORE)
 
     async def exchange(request: Request) -> Response:
         s = svc(request)
@@ -214,7 +214,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         if s.auth_fail.enabled:
             s.recent_keys.add(hash_secret(api_key))
         s.metrics.requests.labels("exchange", "ok").inc()
-        return JSONResponse({"api_key": api_key, "username": login_name}, headers={"Cache-Control": "no-store"})
+        return JSONResponse({"api_key": api_key, "username": login_name}, headers=NO_STORE)
 
     def admin_check(request: Request) -> Response | str:
         # Checking an admin key is in memory (no store): a valid one is served even from a

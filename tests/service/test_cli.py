@@ -87,6 +87,7 @@ def test_keys_rotate_while_serving_and_admin_cli(tmp_path: Path, shared_emulator
         revoked = cli("admin", "users", "revoke", "ALICE@example.com", env=svc.env)
         assert revoked.returncode == 0, revoked.stderr
         assert svc.request("GET", "/v1/token", key)[0] == 401
+        assert json.loads(cli("admin", "users", "list", "--json", env=svc.env).stdout)["users"] == []
         assert cli("admin", "users", "revoke", "alice@example.com", env=svc.env).returncode == 1
     finally:
         svc.stop()

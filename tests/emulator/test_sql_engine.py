@@ -454,6 +454,14 @@ def test_drop_role_transfers_ownership_and_removes_its_grants(h: Harness):
     assert h.rows("DESCRIBE MCP SERVER AICOLLEGE.PUBLIC.S")[0]["owner"] == "ACCOUNTADMIN"
 
 
+def test_each_statement_is_checked_as_the_role_current_at_that_statement(h: Harness):
+    # SHOW ROLES first: it reads the session role's inherited roles before the USE ROLE.
+    assert h.error("SHOW ROLES; USE ROLE PUBLIC; CREATE ROLE PER_STMT_DENIED").code == 3001
+    assert "PER_STMT_DENIED" not in h.account.roles
+    h.run("SHOW ROLES; USE ROLE ACCOUNTADMIN; CREATE ROLE PER_STMT_ALLOWED")
+    assert h.account.roles["PER_STMT_ALLOWED"].owner == "ACCOUNTADMIN"
+
+
 def test_quoted_mixed_case_and_quote_containing_names(h: Harness):
     h.run(
         'CREATE ROLE "Mixed Role"; CREATE ROLE "it""s"; GRANT ROLE "it""s" TO USER "o\'brien@example.com"'

@@ -257,9 +257,14 @@ class _Run:
         self.acct = ctx.account
         self.session = session
         self.mutated = False
+        # The session role's inherited roles, derived once per statement: SHOW checks
+        # them per listed object. No handler changes the role graph or the session
+        # role and then checks privileges again in the same statement.
+        self._roles: set[str] | None = None
 
     # ---- dispatch ----------------------------------------------------------
     def statement(self, stmt: Statement) -> StatementResult:
+        self._roles = None
         handler = getattr(self, "do_" + type(stmt).__name__)
         result: StatementResult = handler(stmt)
         result.kind = stats_kind(stmt)
@@ -268,8 +273,10 @@ class _Run:
     # ---- roles and privileges ----------------------------------------------
     @property
     def roles(self) -> set[str]:
-        role = self.session.role
-        return self.acct.inherited_roles(role) if role else {"PUBLIC"}
+        if self._roles is None:
+            role = self.session.role
+            self._roles = self.acct.inherited_roles(role) if role else {"PUBLIC"}
+        return self._roles
 
     def inherits(self, role: str) -> bool:
         return role in self.roles

@@ -9,7 +9,6 @@ return codes alone.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +31,6 @@ from snowflake_helpers import (
 )
 
 REDIRECT = "http://127.0.0.1:8765/v1/oauth/callback"
-
-
-@pytest.fixture(scope="module")
-def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    server = Emulator(tmp_path_factory.mktemp("emulator")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

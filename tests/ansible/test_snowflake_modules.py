@@ -8,11 +8,9 @@ connector.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from procs import Emulator
 from snowflake_helpers import (
@@ -24,15 +22,6 @@ from snowflake_helpers import (
     snapshot,
     write_inventory,
 )
-
-
-@pytest.fixture(scope="module")
-def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    server = Emulator(tmp_path_factory.mktemp("emulator")).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def play(tmp_path: Path, emu: Emulator, tasks: list[dict[str, Any]], name: str = "play.yml") -> tuple[Path, Path]:

@@ -1,0 +1,12 @@
+"""The Ansible suites run their plays against one emulator per test module."""
+
+from __future__ import annotations
+
+import pytest
+from procs import Emulator
+
+
+@pytest.fixture(scope="module")
+def emu(shared_emulator: Emulator) -> Emulator:
+    """The module's emulator (tests/conftest.py's shared_emulator) under the short name these tests use."""
+    return shared_emulator

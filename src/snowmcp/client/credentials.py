@@ -18,7 +18,6 @@ import json
 import os
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +59,8 @@ def _keyring_module() -> Any | None:
 
 def write_private(path: Path, text: str) -> None:
     """Write atomically with mode 0600 from the first byte (never briefly world-readable)."""
+    import tempfile  # here, not at the top: `headers` only reads, and tempfile pulls in shutil
+
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.parent.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         path.parent.chmod(0o700)  # made by someone else (`mkdir -p`, an old role): keep it private

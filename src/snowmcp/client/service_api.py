@@ -6,8 +6,9 @@ Code's 10 s limit even when the service hangs.
 
 from __future__ import annotations
 
-import http.client
+import http.client  # imports ssl itself, so https costs the cold start nothing extra
 import json
+import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,8 +33,6 @@ def request(
     parts = urlsplit(url)
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
-        import ssl  # only for https: keeps the loopback/http cold start smaller
-
         conn = http.client.HTTPSConnection(
             parts.hostname or "", parts.port, timeout=timeout, context=ssl.create_default_context()
         )

@@ -26,6 +26,9 @@ from snowmcp.client import paths
 from snowmcp.client.errors import EXIT_NOT_SIGNED_IN, ClientError
 
 KEYRING_SERVICE = "snowmcp"
+# SNOWMCP_KEYRING values (anything else: "auto", use a usable keyring if there is one).
+_KEYRING_OFF = ("0", "no", "false", "off", "file")
+_KEYRING_REQUIRED = ("1", "yes", "true", "on", "keyring")
 
 
 @dataclass(frozen=True)
@@ -36,22 +39,26 @@ class Credentials:
     storage: str  # "keyring" | "file"
 
 
+def _keyring_choice() -> str:
+    return os.environ.get("SNOWMCP_KEYRING", "auto").lower()
+
+
 def _keyring_module() -> Any | None:
     """The keyring module when it has a real backend, else None (imported lazily)."""
-    choice = os.environ.get("SNOWMCP_KEYRING", "auto").lower()
-    if choice in ("0", "no", "false", "off", "file"):
+    choice = _keyring_choice()
+    if choice in _KEYRING_OFF:
         return None
     try:
         import keyring
         import keyring.backends.fail
     except ImportError:
-        if choice in ("1", "yes", "true", "on", "keyring"):
+        if choice in _KEYRING_REQUIRED:
             raise ClientError("SNOWMCP_KEYRING=1 but the keyring package is not installed") from None
         return None
     backend = keyring.get_keyring()
     usable = not isinstance(backend, keyring.backends.fail.Keyring) and getattr(backend, "priority", 0) > 0
     if not usable:
-        if choice in ("1", "yes", "true", "on", "keyring"):
+        if choice in _KEYRING_REQUIRED:
             raise ClientError("SNOWMCP_KEYRING=1 but no usable OS keyring backend was found")
         return None
     return keyring
@@ -139,7 +146,7 @@ def load() -> Credentials:
 
 def _keyring_get(backend_path: str, service_url: str) -> str | None:
     """The key from the backend used at sign-in, skipping discovery when it still loads."""
-    if os.environ.get("SNOWMCP_KEYRING", "auto").lower() not in ("0", "no", "false", "off", "file"):
+    if _keyring_choice() not in _KEYRING_OFF:
         module_name, _, class_name = backend_path.rpartition(".")
         if module_name:
             try:

@@ -13,6 +13,7 @@ emulator is a test double, so simple and correct beats concurrent.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -218,6 +219,15 @@ class Account:
             if user.login_name.casefold() == wanted:
                 return user
         return None
+
+    def user_by_password(self, login: str, password: str) -> User | None:
+        """The user whose login name and password these are (constant-time compare), else None."""
+        user = self.user_by_login(login)
+        if user is None or user.password is None:
+            return None
+        if not secrets.compare_digest(user.password.encode(), password.encode()):
+            return None
+        return user
 
     def roles_granted_to_user(self, user_name: str) -> set[str]:
         """Roles granted directly to a user, plus PUBLIC (every user has it)."""

@@ -332,13 +332,8 @@ class OAuth:
                 self.ctx.stats.incr("authorize", "form")
                 return self._render(req, params)
             username = form.get("username", "")
-            user = self.ctx.account.user_by_login(username)
-            password = form.get("password", "")
-            if (
-                user is None
-                or user.password is None
-                or not secrets.compare_digest(user.password.encode(), password.encode())
-            ):
+            user = self.ctx.account.user_by_password(username, form.get("password", ""))
+            if user is None:
                 self.ctx.stats.incr("authorize", "bad_credentials")
                 return self._render(
                     req, params, error="Incorrect username or password.", username=username

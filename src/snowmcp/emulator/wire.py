@@ -372,13 +372,10 @@ class WireProtocol:
                     return failure(code, state, text.format(role=_identifier(asked)))
                 requested_role = token_role
             elif authenticator == "SNOWFLAKE":
-                user = account.user_by_login(str(data.get("LOGIN_NAME") or ""))
-                password = str(data.get("PASSWORD") or "")
-                if (
-                    user is None
-                    or user.password is None
-                    or not secrets.compare_digest(user.password.encode(), password.encode())
-                ):
+                user = account.user_by_password(
+                    str(data.get("LOGIN_NAME") or ""), str(data.get("PASSWORD") or "")
+                )
+                if user is None:
                     self.ctx.stats.incr("logins", "bad_credentials")
                     return failure(*ERR_BAD_CREDENTIALS)
                 requested_role = q.get("roleName") or None

@@ -65,8 +65,8 @@ def _timeout(value: object, where: str) -> float:
 
 
 def load(service_override: str | None = None) -> Config:
-    data = read_file()
     path = paths.config_file()
+    data = read_file(path)
     file_url = data.get("service_url")
     if file_url is not None and not isinstance(file_url, str):
         raise ClientError(f"{path}: service_url must be a string")

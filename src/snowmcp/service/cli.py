@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snowmcp.service.config import ConfigError, Settings, load_settings, normalise_login
+
+if TYPE_CHECKING:
+    from snowmcp.service.store import Store
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -25,6 +30,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _store_settings(args: argparse.Namespace) -> Settings:
     return load_settings(args.config, store_only=True)
+
+
+@contextlib.asynccontextmanager
+async def _open_store(settings: Settings) -> AsyncIterator[Store]:
+    from snowmcp.service.store import open_store
+
+    store = open_store(settings.store)
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -51,13 +67,12 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
 async def _rotate(settings: Settings) -> dict[str, int]:
     from snowmcp.service.audit import AuditLog
     from snowmcp.service.crypto import KeyRing
-    from snowmcp.service.store import UserRecord, open_store
+    from snowmcp.service.store import UserRecord
     from snowmcp.service.tokens import access_aad, refresh_aad
 
     ring = KeyRing.from_strings(settings.encryption_keys)
-    store = open_store(settings.store)
     counts = {"users": 0, "rotated": 0, "retried": 0}
-    try:
+    async with _open_store(settings) as store:
         for listed in await store.list_users():
             counts["users"] += 1
             rec: UserRecord | None = listed
@@ -80,8 +95,6 @@ async def _rotate(settings: Settings) -> dict[str, int]:
         audit = AuditLog(settings.audit_log, sys.stderr)
         audit.write("keys_rotate", key_id=ring.primary_id, **counts)
         audit.close()
-    finally:
-        await store.close()
     return counts
 
 
@@ -92,13 +105,8 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 
 async def _users(settings: Settings) -> list[dict[str, Any]]:
-    from snowmcp.service.store import open_store
-
-    store = open_store(settings.store)
-    try:
+    async with _open_store(settings) as store:
         return [u.public() for u in await store.list_users()]
-    finally:
-        await store.close()
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
@@ -116,17 +124,13 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 async def _revoke(settings: Settings, login: str) -> bool:
     from snowmcp.service.audit import AuditLog
-    from snowmcp.service.store import open_store
 
-    store = open_store(settings.store)
-    try:
+    async with _open_store(settings) as store:
         found = await store.delete(normalise_login(login))
         audit = AuditLog(settings.audit_log, sys.stderr)
         audit.write("revoke", user=login, admin="cli", found=found)
         audit.close()
         return found
-    finally:
-        await store.close()
 
 
 def cmd_users_revoke(args: argparse.Namespace) -> int:
@@ -140,14 +144,10 @@ def cmd_users_revoke(args: argparse.Namespace) -> int:
 def cmd_config_check(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.connect:
-        from snowmcp.service.store import open_store
 
         async def ping() -> None:
-            store = open_store(settings.store)
-            try:
+            async with _open_store(settings) as store:
                 await store.ping()
-            finally:
-                await store.close()
 
         asyncio.run(ping())
     print(json.dumps({"ok": True, "settings": settings.describe()}, indent=2))

@@ -34,7 +34,9 @@ def test_entry_added_idempotently_and_removed_back_to_the_original(localhost: An
     assert data["numStartups"] == 7 and data["projects"] == {"/w": {"allowedTools": []}}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
+    written = path.read_text()
     assert _one(localhost.claude_mcp_server(**args))["changed"] is False
+    assert path.read_text() == written, "an unchanged run leaves the file as it was"
 
     gone = _one(localhost.claude_mcp_server(name="GONG_MCP", path=str(path), state="absent"))
     assert gone["changed"] is True

@@ -32,6 +32,7 @@ import html.parser
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -46,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from snowmcp.client.credentials import write_private
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_USER = "alice@example.com"
@@ -65,17 +68,6 @@ def bin_dir() -> Path:
 
 def say(text: str) -> None:
     print(text, flush=True)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read, atomically (secrets live in these)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
 
 
 def free_port() -> int:
@@ -146,6 +138,12 @@ def make_seed(directory: Path, template: Path = SEED_TEMPLATE) -> dict[str, str]
     return passwords
 
 
+def seed_passwords(directory: Path) -> dict[str, str]:
+    """The passwords `make_seed` wrote into the emulator seed, by login name."""
+    seed = yaml.safe_load((directory / "emulator-seed.yml").read_text())
+    return {u["login_name"]: u["password"] for u in seed["users"]}
+
+
 def load_settings(directory: Path) -> dict[str, Any]:
     return dict(json.loads((directory / "settings.json").read_text()))
 
@@ -166,14 +164,10 @@ def write_env(settings: Settings) -> Path:
         "SNOWMCP_DEMO_HOME": str(settings.home),
         "SNOWMCP_DEMO_INVENTORY": str(INVENTORY),
     }
-    text = "".join(f"export {k}={_shell_quote(v)}\n" for k, v in lines.items())
+    text = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in lines.items())
     path = settings.dir / "env"
     write_private(path, "# source me: . .demo/env (written by `make demo`)\n" + text)
     return path
-
-
-def _shell_quote(value: str) -> str:
-    return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
 # --------------------------------------------------------------------------- processes
@@ -416,8 +410,7 @@ def browser_main(url: str) -> int:
         return 0
     directory = demo_dir()
     user = os.environ.get("SNOWMCP_DEMO_SIGN_IN_AS", DEMO_USER)
-    seed = yaml.safe_load((directory / "emulator-seed.yml").read_text())
-    password = next(u["password"] for u in seed["users"] if u["login_name"] == user)
+    password = seed_passwords(directory)[user]
     trail: list[str] = []
     try:
         scripted_sign_in(url, user, password, trail)
@@ -581,9 +574,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "step1":
         data = load_settings(demo_dir())
-        seed = yaml.safe_load((demo_dir() / "emulator-seed.yml").read_text())
-        pw = {u["login_name"]: u["password"] for u in seed["users"]}
-        run_step1(Settings(demo_dir(), int(data["emulator_port"]), int(data["service_port"]), pw))
+        passwords = seed_passwords(demo_dir())
+        run_step1(Settings(demo_dir(), int(data["emulator_port"]), int(data["service_port"]), passwords))
         return 0
     return browser_main(args.url)
 

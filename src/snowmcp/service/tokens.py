@@ -144,10 +144,15 @@ class TokenManager:
         finally:
             self._flights.pop(username, None)
 
+    @staticmethod
+    def _servable(rec: UserRecord, now: float) -> bool:
+        """Not fresh, but not expired either: served while a refresh cannot be done."""
+        return bool(rec.access_token) and rec.access_token_expires_at > now + 1
+
     def _in_backoff(self, rec: UserRecord, now: float) -> UserRecord:
         """During backoff: the cached token if still valid, else Unavailable."""
         b = self._backoff[rec.username]
-        if rec.access_token and rec.access_token_expires_at > now + 1:
+        if self._servable(rec, now):
             return rec
         raise Unavailable("Snowflake's token endpoint is failing; retrying with backoff", b.next_at - now)
 
@@ -173,7 +178,7 @@ class TokenManager:
                 self.metrics.lock_wait_seconds.observe(time.monotonic() - started)
                 return rec
             if time.monotonic() - started > s.lock_ttl + s.http_timeout:
-                if rec.access_token and rec.access_token_expires_at > time.time() + 1:
+                if self._servable(rec, time.time()):
                     return rec
                 raise Unavailable("another replica holds this user's refresh lock", 2)
             await asyncio.sleep(delay)

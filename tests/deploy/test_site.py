@@ -164,3 +164,16 @@ def test_offboarded_user_disappears_everywhere(deploy: DemoDeploy, tmp_path: Pat
     # Offboarding is idempotent too.
     report = deploy.playbook("site.yml", "-e", f"@{extra}")
     assert all(c == 0 for c in changed_per_play(report).values()), changed_per_play(report)
+
+
+def test_a_rotation_reads_the_client_credentials_from_snowflake_once(deploy: DemoDeploy) -> None:
+    # Each rotation step records itself through secrets.yml; only the first may read Snowflake.
+    def credential_reads() -> int:
+        return int(deploy.emulator.stats().get("queries", {}).get("SELECT", 0))  # SYSTEM$SHOW_OAUTH_CLIENT_SECRETS
+
+    keys_before = deploy.credentials()["admin_keys"]
+    reads_before = credential_reads()
+    deploy.playbook("playbooks/rotate_credentials.yml", "-e", "rotate=admin_key")
+    assert credential_reads() - reads_before == 1
+    assert deploy.credentials()["admin_keys"] != keys_before
+    assert "bob@example.com" in admin_users(deploy)  # the new admin key works

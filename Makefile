@@ -28,7 +28,7 @@ test: venv
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check src tests bench plugins roles
+	$(BIN)/ruff check src tests harness bench plugins roles
 	$(BIN)/mypy
 	MYPYPATH=collections $(BIN)/mypy --explicit-package-bases -p ansible_collections.snowmcp.core.plugins
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/ansible-lint --offline
@@ -38,7 +38,8 @@ lint: venv
 	done; echo "ansible-doc renders every module"
 
 bench: venv
-	@for b in bench/*.py; do echo "== $$b"; PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python $$b || exit 1; done
+	@for b in bench/*.py; do n=$$(basename $$b .py); case $$n in __init__|helpers) continue;; esac; \
+	  echo "== $$b"; PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m bench.$$n || exit 1; done
 
 clean:
 	rm -rf $(VENV) .demo .cache .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,7 @@
 """Benchmark: converge a 1,000-user account with the account play vs a naive per-grant playbook.
 
-Reproduce:  .venv/bin/python bench/converge.py            (from the repository root)
-            .venv/bin/python bench/converge.py --users 200 --slice 10   (quicker)
+Reproduce:  .venv/bin/python -m bench.converge            (from the repository root)
+            .venv/bin/python -m bench.converge --users 200 --slice 10   (quicker)
 
 What it does, in one run:
 - generates an emulator seed with N users (default 1,000) and 5 Cortex Search
@@ -26,7 +26,6 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,10 +33,8 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from procs import BIN, Emulator  # noqa: E402
+from bench.helpers import ROOT
+from harness.procs import BIN, Emulator
 
 ROLES = 20
 SERVERS = 5
@@ -172,7 +169,7 @@ def main() -> None:
     managed_roles = ROLES
     print(f"converge benchmark: {args.users} users, {ROLES} roles, {SERVERS} MCP servers, {total_grants} user grants, "
           f"emulator --latency-ms {LATENCY_MS}")  # fmt: skip
-    print(f"reproduce: .venv/bin/python bench/converge.py --users {args.users} --slice {args.slice}")
+    print(f"reproduce: .venv/bin/python -m bench.converge --users {args.users} --slice {args.slice}")
     print()
     header = f"{'':38} {'account play':>14} {'naive per-grant':>30}"
     print(header)

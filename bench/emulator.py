@@ -2,8 +2,8 @@
 
 Reproduce (from the repository root, after `make venv`):
 
-    .venv/bin/python bench/emulator.py            # or: make bench
-    .venv/bin/python bench/emulator.py --seconds 5 --workers 4
+    .venv/bin/python -m bench.emulator            # or: make bench
+    .venv/bin/python -m bench.emulator --seconds 5 --workers 4
 
 It starts one `snowmcp-emulator serve` (tests/procs.py, seed tests/data/seed.yml,
 no --latency-ms), then runs `SHOW ROLES` (a read) and `SELECT CURRENT_ROLE()`
@@ -30,9 +30,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from procs import Emulator
+from harness.procs import Emulator
 
 STATEMENTS = ("SHOW ROLES", "SELECT CURRENT_ROLE()")
 REAL_ACCOUNT_ROUND_TRIP_S = (0.1, 0.4)
@@ -106,7 +104,7 @@ def main() -> int:
     fast, slow = (1 / s for s in REAL_ACCOUNT_ROUND_TRIP_S)
     print("Emulator throughput through snowflake-connector-python (statements/s)")
     print(
-        "reproduce: .venv/bin/python bench/emulator.py "
+        "reproduce: .venv/bin/python -m bench.emulator "
         f"--seconds {args.seconds:g} --workers {args.workers}"
     )
     print(f"{'scenario':<44}{'emulator':>12}{'real account*':>18}")

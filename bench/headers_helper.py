@@ -16,7 +16,7 @@ service), alternating, after warm-up runs:
 
 Goal: median under 250 ms on this machine.
 
-Reproduce (from the repository root): `.venv/bin/python bench/headers_helper.py [--runs N]`
+Reproduce (from the repository root): `.venv/bin/python -m bench.headers_helper [--runs N]`
 (also part of `make bench`).
 """
 
@@ -35,15 +35,11 @@ import venv
 import warnings
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "service"))
-sys.path.insert(0, str(ROOT / "tests" / "workstation"))
-
-from flow import login as sign_in_user  # noqa: E402  (the token-service suite's scripted sign-in)
-from procs import Emulator, free_port  # noqa: E402
-from svc import ServiceProc, service_env, setup_integration  # noqa: E402
-from wshelpers import build_wheel  # noqa: E402
+from bench.helpers import ROOT, p95
+from harness.flow import login as sign_in_user
+from harness.procs import Emulator, free_port
+from harness.svc import ServiceProc, service_env, setup_integration
+from harness.wheel import build_wheel
 
 
 def install_client(work: Path) -> Path:
@@ -66,11 +62,6 @@ def timed(cmd: str, env: dict[str, str]) -> float:
     if proc.returncode != 0 or not proc.stdout.strip():
         raise RuntimeError(f"{cmd!r} failed: {proc.stderr.decode()[-500:]}")
     return elapsed * 1000
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -143,7 +134,7 @@ def main() -> int:
         ring = statistics.median(results["snowmcp headers, key in keyring"])
         verdict = "PASS" if max(median, ring) < 250 else "FAIL"
         print(f"goal: median < 250 ms -> {median:.1f} ms (key file), {ring:.1f} ms (keyring) {verdict}")
-        print("reproduce: .venv/bin/python bench/headers_helper.py --runs", args.runs)
+        print("reproduce: .venv/bin/python -m bench.headers_helper --runs", args.runs)
         return 0 if verdict == "PASS" else 1
     finally:
         svc.stop()

@@ -6,7 +6,7 @@ Four runs, printed side by side:
 Each run gets a fresh emulator (the demo seed, plus 1,000 generated SSO users for
 the large inventory) and a fresh token service, like `make demo`.
 
-Reproduce: `make bench` or `.venv/bin/python bench/site.py` from the repository root.
+Reproduce: `make bench` or `.venv/bin/python -m bench.site` from the repository root.
 """
 
 from __future__ import annotations
@@ -22,10 +22,7 @@ from typing import Any
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from procs import BIN, ROOT, Emulator, free_port
-
+from harness.procs import BIN, ROOT, Emulator, free_port
 from snowmcp import demo
 
 N_USERS = 1000

@@ -1,7 +1,7 @@
 """Benchmark: the token service's cached `GET /v1/token` path, sqlite and redis, against the
 seed guide's Flask service as the baseline; refreshes per token lifetime; memory at 10,000 users.
 
-Reproduce:  make bench   (or: .venv/bin/python bench/token_service.py [--seconds 8])
+Reproduce:  make bench   (or: .venv/bin/python -m bench.token_service [--seconds 8])
 Needs: redis-server on PATH, network access to PyPI once (the baseline's Flask is installed into
 .cache/bench/baseline-venv, outside the project). The baseline's code is extracted from
 ../shared/seed/ next to the checkout (or $SNOWMCP_SEED_GUIDE) into a temporary folder at run time, its token URL
@@ -36,18 +36,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "service"))
-
-from browser import sign_in  # noqa: E402
-from flow import login, pkce  # noqa: E402
-from procs import Emulator, RedisServer, free_port, stop, wait_for_http  # noqa: E402
-from svc import ENCRYPTION_KEY, ServiceProc, service_env, setup_integration  # noqa: E402
-
-from snowmcp.service.crypto import KeyRing, hash_secret  # noqa: E402
-from snowmcp.service.store import UserRecord, open_store  # noqa: E402
-from snowmcp.service.tokens import access_aad, refresh_aad  # noqa: E402
+from bench.helpers import ROOT
+from harness.browser import sign_in
+from harness.flow import login, pkce
+from harness.procs import Emulator, RedisServer, free_port, stop, wait_for_http
+from harness.svc import ENCRYPTION_KEY, ServiceProc, service_env, setup_integration
+from snowmcp.service.crypto import KeyRing, hash_secret
+from snowmcp.service.store import UserRecord, open_store
+from snowmcp.service.tokens import access_aad, refresh_aad
 
 # The seed guide sits next to the repository (<checkout>/../shared/seed/); $SNOWMCP_SEED_GUIDE overrides.
 SEED_GUIDE = Path(os.environ.get("SNOWMCP_SEED_GUIDE")
@@ -334,7 +330,7 @@ def main() -> int:
     print("\nGoals:")
     for text, ok in goals:
         print(f"  [{'met' if ok else 'MISSED'}] {text}")
-    print("\nReproduce: .venv/bin/python bench/token_service.py  (make bench runs it)")
+    print("\nReproduce: .venv/bin/python -m bench.token_service  (make bench runs it)")
     return 0
 
 

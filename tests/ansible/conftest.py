@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from procs import Emulator
+
+from harness.procs import Emulator
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from procs import Emulator
-from snowflake_helpers import (
+
+from harness.procs import Emulator
+from tests.ansible.snowflake_helpers import (
     base_inventory,
     client_secrets,
     grants_of,

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from procs import Emulator
-from snowflake_helpers import (
+
+from harness.procs import Emulator
+from tests.ansible.snowflake_helpers import (
     base_inventory,
     client_secrets,
     mcp_servers,

@@ -33,7 +33,8 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_mcp_spec im
 from ansible_collections.snowmcp.core.plugins.modules.snowflake_object_info import (
     check as check_objects,
 )
-from snowflake_helpers import base_inventory
+
+from tests.ansible.snowflake_helpers import base_inventory
 
 
 @pytest.mark.parametrize(

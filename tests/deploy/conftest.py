@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from procs import BIN, ROOT, Emulator, free_port
 
+from harness.procs import BIN, ROOT, Emulator, free_port
 from snowmcp import demo
 
 

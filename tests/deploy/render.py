@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from procs import BIN, ROOT
+
+from harness.procs import BIN, ROOT
 
 # Stand-ins for what snowflake_oauth_integration would return (the render needs no account).
 FAKE_OAUTH = {"client_id": "fake-client-id-0123456789abcd", "client_secret": "fake-secret-one-AAAA",

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
-from procs import BIN
+
+from harness.procs import BIN
 
 from .conftest import DemoDeploy, changed_per_play, sign_in
 

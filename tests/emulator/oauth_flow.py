@@ -21,7 +21,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from procs import ADMIN_PASSWORD, ADMIN_USER, Emulator
+
+from harness.procs import ADMIN_PASSWORD, ADMIN_USER, Emulator
 
 
 @dataclass

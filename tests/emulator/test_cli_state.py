@@ -8,8 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
-from oauth_flow import callback_server, create_integration, login_tokens, run_sql, token_request
-from procs import BIN, SEED, Emulator, free_port
+
+from harness.procs import BIN, SEED, Emulator, free_port
+from tests.emulator.oauth_flow import (
+    callback_server,
+    create_integration,
+    login_tokens,
+    run_sql,
+    token_request,
+)
 
 
 def serve(*args: str) -> subprocess.CompletedProcess[str]:

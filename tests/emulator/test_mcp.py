@@ -11,8 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
-from oauth_flow import Callback, Client, callback_server, create_integration, login_tokens, run_sql
-from procs import Emulator
+
+from harness.procs import Emulator
+from tests.emulator.oauth_flow import (
+    Callback,
+    Client,
+    callback_server,
+    create_integration,
+    login_tokens,
+    run_sql,
+)
 
 ALICE = ("alice@example.com", "alice-pass-1")
 SERVER_PATH = "/api/v2/databases/AICOLLEGE/schemas/PUBLIC/mcp-servers/GONG_MCP"

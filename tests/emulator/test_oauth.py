@@ -13,7 +13,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import snowflake.connector
-from oauth_flow import (
+
+from harness.procs import Emulator
+from tests.emulator.oauth_flow import (
     Callback,
     Client,
     authorize_params,
@@ -27,7 +29,6 @@ from oauth_flow import (
     sign_in,
     token_request,
 )
-from procs import Emulator
 
 ALICE = ("alice@example.com", "alice-pass-1")
 _names = itertools.count(1)

@@ -9,7 +9,8 @@ from datetime import datetime
 import httpx
 import pytest
 import snowflake.connector
-from procs import Emulator
+
+from harness.procs import Emulator
 
 
 def current(emu: Emulator, **kwargs: object) -> tuple[str, str]:

@@ -4,20 +4,15 @@ svc.py, flow.py and storekit.py (import those by name, never this file)."""
 from __future__ import annotations
 
 import secrets
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from procs import RedisServer
-from storekit import StoreKit
-
+from harness.procs import RedisServer
 from snowmcp.service.store.redis_store import RedisStore
 from snowmcp.service.store.sqlite import SqliteStore
+from tests.service.storekit import StoreKit
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import SignInError
-from flow import browser_leg, login
-from procs import Emulator, RedisServer, free_port
-from svc import ADMIN_KEY, ENCRYPTION_KEY, Integration, ServiceProc, service_env, setup_integration
+
+from harness.browser import SignInError
+from harness.flow import browser_leg, login
+from harness.procs import Emulator, RedisServer, free_port
+from harness.svc import (
+    ADMIN_KEY,
+    ENCRYPTION_KEY,
+    Integration,
+    ServiceProc,
+    service_env,
+    setup_integration,
+)
 
 TOKEN_PREFIX = "ver:1-hint:"  # every emulator-issued token starts with this
 

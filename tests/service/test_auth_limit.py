@@ -10,9 +10,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from flow import browser_leg, login
-from procs import Emulator, free_port
-from svc import ADMIN_KEY, ServiceProc, service_env, setup_integration
+from harness.flow import browser_leg, login
+from harness.procs import Emulator, free_port
+from harness.svc import ADMIN_KEY, ServiceProc, service_env, setup_integration
 
 BURST = 5
 

@@ -8,10 +8,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from flow import login
-from procs import BIN, Emulator, free_port
-from svc import ServiceProc, service_env, setup_integration
-
+from harness.flow import login
+from harness.procs import BIN, Emulator, free_port
+from harness.svc import ServiceProc, service_env, setup_integration
 from snowmcp.service.crypto import KeyRing
 from snowmcp.service.store.sqlite import SqliteStore
 

@@ -1,4 +1,4 @@
-"""The real `snowmcp` CLI against the real service: `snowmcp login` with tests/service/browser.py
+"""The real `snowmcp` CLI against the real service: `snowmcp login` with harness/browser.py
 as $BROWSER (the same way the workstation tests use it), then `snowmcp token`."""
 
 from __future__ import annotations
@@ -8,11 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from procs import Emulator, free_port
-from svc import ServiceProc, service_env, setup_integration
-from test_api import token_works
-
-HERE = Path(__file__).resolve().parent
+from harness.procs import ROOT, Emulator, free_port
+from harness.svc import ServiceProc, service_env, setup_integration
+from tests.service.test_api import token_works
 
 
 def test_snowmcp_login_and_token_through_the_service(tmp_path: Path, shared_emulator: Emulator) -> None:
@@ -22,7 +20,7 @@ def test_snowmcp_login_and_token_through_the_service(tmp_path: Path, shared_emul
                       port=port).start()  # fmt: skip
     env = {
         **os.environ, "HOME": str(tmp_path), "SNOWMCP_CONFIG_DIR": str(tmp_path / "cfg"), "SNOWMCP_KEYRING": "0",
-        "BROWSER": f"{sys.executable} {HERE / 'browser.py'} %s",
+        "BROWSER": f"{sys.executable} {ROOT / 'harness' / 'browser.py'} %s",
         "SNOWMCP_TEST_USERNAME": "alice@example.com", "SNOWMCP_TEST_PASSWORD": "alice-pass-1",
     }  # fmt: skip
     cli = [sys.executable, "-m", "snowmcp.client.cli"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from svc import ENCRYPTION_KEY
 
+from harness.svc import ENCRYPTION_KEY
 from snowmcp.service.config import ConfigError, load_settings
 from snowmcp.service.crypto import DecryptError, KeyRing, generate_key
 from snowmcp.service.ratelimit import AuthFailLimiter, RateLimiter, RecentKeys

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 import redis
-from flow import login
-from procs import BIN, Emulator, RedisServer, free_port
-from svc import ServiceProc, service_env, setup_integration
-from test_api import token_works
 
+from harness.flow import login
+from harness.procs import BIN, Emulator, RedisServer, free_port
+from harness.svc import ServiceProc, service_env, setup_integration
 from snowmcp.service.crypto import generate_key
+from tests.service.test_api import token_works
 
 TTL = 8
 USER = "alice@example.com"

@@ -7,9 +7,9 @@ import time
 from dataclasses import replace
 
 import pytest
-from storekit import StoreKit
 
 from snowmcp.service.store import ACTIVE, REAUTH_REQUIRED, UserRecord
+from tests.service.storekit import StoreKit
 
 
 def rec(name: str = "alice@example.com", key: str = "k1", version: int = 1) -> UserRecord:

@@ -8,7 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from moduleutil import run_module
+
+from tests.workstation.moduleutil import run_module
 
 URL = "https://org-acct.snowflakecomputing.com/api/v2/databases/AICOLLEGE/schemas/PUBLIC/mcp-servers/gong_mcp"
 HELPER = "/home/alice/.local/bin/snowmcp headers"

@@ -23,13 +23,10 @@ from typing import Any
 
 import httpx
 import pytest
-from wshelpers import ROOT, PlaybookRun, run_playbook, write_inventory
 
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "service"))
-
-from procs import Emulator, free_port
-from svc import ServiceProc, service_env, setup_integration
+from harness.procs import Emulator, free_port
+from harness.svc import ServiceProc, service_env, setup_integration
+from tests.workstation.wshelpers import ROOT, PlaybookRun, run_playbook, write_inventory
 
 pytestmark = [pytest.mark.claude, pytest.mark.slow]
 
@@ -133,7 +130,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path) -> Itera
         assert "sign in once by running `snowmcp login`" in run.output
 
         browser = base / "browser"
-        browser.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT}/tests/service/browser.py" "$1"\n')
+        browser.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT}/harness/browser.py" "$1"\n')
         browser.chmod(0o755)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SNOWMCP_", "ANTHROPIC_", "CLAUDE"))}
         env.update(HOME=str(home), BROWSER=str(browser), SNOWMCP_KEYRING="0",
@@ -237,7 +234,7 @@ def test_refresh_mcp_compatibility_function_exports_a_working_token(world: World
 
 
 def test_ssh_login_by_pasting_the_callback_address(world: World) -> None:
-    from browser import sign_in
+    from harness.browser import sign_in
 
     old_key = json.loads((world.home / ".config/snowmcp/credentials").read_text())["api_key"]
     proc = subprocess.Popen([str(world.shim), "login", "--no-browser"], env=world.env, cwd=world.outside,
@@ -265,7 +262,7 @@ def test_ssh_login_by_pasting_the_callback_address(world: World) -> None:
 
 
 def test_removed_user_gets_a_clear_error_and_no_stdout(world: World) -> None:
-    from svc import ADMIN_KEY
+    from harness.svc import ADMIN_KEY
 
     status, body = world.svc.request("DELETE", "/v1/admin/users/alice@example.com", key=ADMIN_KEY)
     assert status in (200, 204), body

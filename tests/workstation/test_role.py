@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from wshelpers import PlaybookRun, run_playbook, snapshot, write_inventory
+
+from tests.workstation.wshelpers import PlaybookRun, run_playbook, snapshot, write_inventory
 
 SERVICE = "http://127.0.0.1:9"  # nothing listens there: the role must not need the service
 ACCOUNT = "http://127.0.0.1:8"

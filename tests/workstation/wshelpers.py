@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,20 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # Created in HOME by the tooling itself (Ansible's temp dirs, caches), not by the role.
 TOOLING = {".ansible", ".cache", ".rustup"}
-
-
-def build_wheel(out_root: Path) -> Path:
-    """The snowmcp wheel built from this checkout (a copy, so parallel builds never collide)."""
-    src = out_root / "wheel-src"
-    src.mkdir()
-    shutil.copy(ROOT / "pyproject.toml", src)
-    shutil.copy(ROOT / "README.md", src)
-    shutil.copytree(ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    out = out_root / "wheel"
-    subprocess.run([str(BIN / "pip"), "wheel", "--quiet", "--no-deps", "-w", str(out), str(src)],
-                   check=True, capture_output=True, timeout=300)  # fmt: skip
-    (wheel,) = out.glob("snowmcp-*.whl")
-    return wheel
 
 
 @dataclass

@@ -8,8 +8,8 @@ import secrets
 import urllib.parse
 from dataclasses import dataclass
 
-from browser import sign_in
-from svc import ServiceProc
+from harness.browser import sign_in
+from harness.svc import ServiceProc
 
 PASSWORDS = {
     "alice@example.com": "alice-pass-1",

@@ -4,7 +4,7 @@ Use from tests (`sign_in(url, username, password)`), or as the `$BROWSER` progra
 Python's `webbrowser` (and so `snowmcp login`) runs:
 
     SNOWMCP_TEST_USERNAME=alice@example.com SNOWMCP_TEST_PASSWORD=alice-pass-1 \
-        python tests/service/browser.py '<login url>'
+        python harness/browser.py '<login url>'
 
 It follows 302s from the URL, fills the emulator's sign-in form (inputs `username` and
 `password`, hidden fields kept), follows the redirects back through the token service, and

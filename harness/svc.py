@@ -6,16 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from procs import BIN, Emulator, free_port, stop, wait_for_http
+from harness.procs import BIN, Emulator, free_port, stop, wait_for_http
 
 ENCRYPTION_KEY = "nBzQxJ2oXg0c9w3rVmT1k5yHq8sLdEaPfUiZ7jWbKcM"  # test-only key (32 bytes, base64url)
 ADMIN_KEY = "admin-" + "x" * 40

@@ -634,3 +634,18 @@ def test_if_exists_treats_invisible_objects_as_missing(h: Harness):
     assert h.account.mcp_server("AICOLLEGE", "PUBLIC", "HIDDEN") is not None
     assert "MCP_OAUTH" in h.account.integrations
     assert h.error("DROP MCP SERVER AICOLLEGE.PUBLIC.HIDDEN", h.alice).code == 2003
+
+
+def test_every_statement_class_has_exactly_one_handler(tmp_path: Path) -> None:
+    from snowmcp.emulator import sql_parser
+    from snowmcp.emulator.engine import _dispatch_table
+    from snowmcp.emulator.engine.access import Access
+
+    h = Harness(tmp_path)
+    table = _dispatch_table(Access(h.ctx, h.admin))  # asserts no class has two handlers
+    parsed = {
+        cls
+        for cls in vars(sql_parser).values()
+        if isinstance(cls, type) and issubclass(cls, sql_parser.Statement)
+    } - {sql_parser.Statement}
+    assert set(table) == parsed

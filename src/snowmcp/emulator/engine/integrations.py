@@ -1,0 +1,294 @@
+"""Security integrations: CREATE/ALTER/DROP/DESCRIBE SECURITY INTEGRATION and the client secrets."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from snowmcp.emulator import errors
+from snowmcp.emulator.engine.access import Handler
+from snowmcp.emulator.engine.results import (
+    StatementResult,
+    bool_text,
+    columns,
+    quote_display,
+    shown_value,
+    status,
+)
+from snowmcp.emulator.model import (
+    OAuthIntegration,
+    qualified,
+)
+from snowmcp.emulator.sql_parser import (
+    AlterIntegration,
+    CreateIntegration,
+    DescribeIntegration,
+    DropIntegration,
+    Prop,
+    Statement,
+)
+
+
+def new_client_id() -> str:
+    # 20 random bytes in base64: 28 characters ending in "=", like Snowflake's ids.
+    return base64.b64encode(secrets.token_bytes(20)).decode()
+
+
+def new_client_secret() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+# ---------------------------------------------------------------------------
+# Integration properties: SQL name -> (field, type, default). Types: bool,
+# (lo, hi) integer range, str, list (role names), or a tuple of allowed words.
+# ---------------------------------------------------------------------------
+_SECONDARY = ("IMPLICIT", "NONE")
+_CLIENT_TYPES = ("CONFIDENTIAL", "PUBLIC")
+INTEGRATION_PROPS: dict[str, tuple[str, object, object]] = {
+    "OAUTH_CLIENT_TYPE": ("client_type", _CLIENT_TYPES, None),
+    "OAUTH_REDIRECT_URI": ("redirect_uri", str, None),
+    "ENABLED": ("enabled", bool, True),
+    "OAUTH_ALLOW_NON_TLS_REDIRECT_URI": ("allow_non_tls_redirect_uri", bool, False),
+    "OAUTH_ENFORCE_PKCE": ("enforce_pkce", bool, False),
+    "OAUTH_USE_SECONDARY_ROLES": ("use_secondary_roles", _SECONDARY, "NONE"),
+    "PRE_AUTHORIZED_ROLES_LIST": ("pre_authorized_roles", list, []),
+    "BLOCKED_ROLES_LIST": ("blocked_roles", list, []),
+    "ALLOWED_ROLES_LIST": ("allowed_roles", list, []),
+    "OAUTH_ISSUE_REFRESH_TOKENS": ("issue_refresh_tokens", bool, True),
+    "OAUTH_REFRESH_TOKEN_VALIDITY": ("refresh_token_validity", (86400, 7776000), 7776000),
+    "OAUTH_ACCESS_TOKEN_VALIDITY": ("access_token_validity", (60, 3600), 600),
+    "OAUTH_SINGLE_USE_REFRESH_TOKENS_REQUIRED": ("single_use_refresh_tokens", bool, False),
+    "NETWORK_POLICY": ("network_policy", str, ""),
+    "COMMENT": ("comment", str, ""),
+}
+_CREATE_ONLY = ("TYPE", "OAUTH_CLIENT", "OAUTH_CLIENT_TYPE")
+_REQUIRED = ("OAUTH_CLIENT_TYPE", "OAUTH_REDIRECT_URI")
+
+
+class IntegrationHandler(Handler):
+    def handlers(self) -> dict[type[Statement], Callable[[Any], StatementResult]]:
+        return {
+            CreateIntegration: self.create_integration,
+            AlterIntegration: self.alter_integration,
+            DropIntegration: self.drop_integration,
+            DescribeIntegration: self.describe_integration,
+        }
+
+    def integration_values(self, props: list[Prop], *, create: bool) -> dict[str, object]:
+        """Validate `NAME = value` pairs; returns model field -> value. Nothing is changed here."""
+        seen: set[str] = set()
+        values: dict[str, object] = {}
+        for prop in props:
+            if prop.name in seen:
+                raise errors.invalid_options(f"duplicate property '{prop.name}'")
+            seen.add(prop.name)
+            if prop.name in ("TYPE", "OAUTH_CLIENT"):
+                if not create:
+                    raise errors.invalid_options(f"property '{prop.name}' cannot be altered")
+                expected = "OAUTH" if prop.name == "TYPE" else "CUSTOM"
+                if str(prop.value).upper() != expected or prop.kind not in ("word", "string"):
+                    raise errors.invalid_value(
+                        f"invalid value [{prop.value}] for property '{prop.name}'; "
+                        f"the emulator supports only {prop.name} = {expected}"
+                    )
+                continue
+            if prop.name not in INTEGRATION_PROPS:
+                raise errors.invalid_value(f"invalid property '{prop.name}' for 'INTEGRATION'")
+            if not create and prop.name in _CREATE_ONLY:
+                raise errors.invalid_options(f"property '{prop.name}' cannot be altered")
+            fld, kind, _default = INTEGRATION_PROPS[prop.name]
+            values[fld] = self.integration_value(prop, kind)
+        if create:
+            missing = [p for p in (*_REQUIRED, "TYPE", "OAUTH_CLIENT") if p not in seen]
+            if missing:
+                raise errors.invalid_options(f"Missing option(s): [{', '.join(missing)}]")
+        return values
+
+    def integration_value(self, prop: Prop, kind: object) -> object:
+        bad = errors.invalid_value(
+            f"invalid value [{shown_value(prop)}] for parameter '{prop.name}'"
+        )
+        if kind is bool:
+            if prop.kind != "bool":
+                raise bad
+            return prop.value
+        if kind is str:
+            if prop.kind != "string":
+                raise bad
+            return prop.value
+        if kind is list:
+            if prop.kind != "list":
+                raise bad
+            return [self.role_in_list(str(r)) for r in prop.value]  # type: ignore[attr-defined]
+        if isinstance(kind, tuple) and len(kind) == 2 and isinstance(kind[0], int):
+            lo, hi = kind
+            if prop.kind != "number" or not (lo <= int(prop.value) <= hi):  # type: ignore[call-overload]
+                raise errors.invalid_value(
+                    f"invalid value [{shown_value(prop)}] for parameter '{prop.name}': "
+                    f"must be an integer between {lo} and {hi}"
+                )
+            return int(prop.value)  # type: ignore[call-overload]
+        assert isinstance(kind, tuple)  # allowed words
+        word = str(prop.value).upper() if prop.kind in ("word", "string") else None
+        if word not in kind:
+            raise bad
+        return word
+
+    def role_in_list(self, name: str) -> str:
+        # Role lists hold strings naming roles; an unquoted-style name matches upper-cased.
+        for candidate in (name, name.upper()):
+            if candidate in self.acct.roles:
+                return candidate
+        raise errors.does_not_exist("Role", quote_display(name))
+
+    @staticmethod
+    def check_integration(integ: OAuthIntegration) -> None:
+        """Cross-property rules, checked on the would-be result before anything is stored."""
+        if integ.allowed_roles and integ.use_secondary_roles != "NONE":
+            raise errors.invalid_options(
+                "ALLOWED_ROLES_LIST can only be set when OAUTH_USE_SECONDARY_ROLES = NONE."
+            )
+        if integ.pre_authorized_roles and integ.client_type != "CONFIDENTIAL":
+            raise errors.invalid_options(
+                "PRE_AUTHORIZED_ROLES_LIST is only supported for OAUTH_CLIENT_TYPE = 'CONFIDENTIAL'."
+            )
+        privileged = set(integ.effective_blocked_roles())
+        bad = [r for r in integ.pre_authorized_roles if r in privileged]
+        if bad:
+            raise errors.invalid_value(
+                f"Blocked role(s) cannot be pre-authorized: {', '.join(bad)}"
+            )
+        uri = integ.redirect_uri
+        if not uri or any(ch.isspace() for ch in uri):
+            raise errors.invalid_value(
+                f"invalid value ['{uri}'] for parameter 'OAUTH_REDIRECT_URI'"
+            )
+        if uri.lower().startswith("http://") and not integ.allow_non_tls_redirect_uri:
+            raise errors.invalid_value(
+                "OAUTH_REDIRECT_URI must use https unless OAUTH_ALLOW_NON_TLS_REDIRECT_URI = TRUE."
+            )
+
+    def create_integration(self, stmt: CreateIntegration) -> StatementResult:
+        if stmt.or_replace and stmt.if_not_exists:
+            raise errors.invalid_options("Options IF NOT EXISTS and OR REPLACE are incompatible.")
+        values = self.integration_values(stmt.props, create=True)
+        self.access.require_role("ACCOUNTADMIN")
+        existing = self.acct.integrations.get(stmt.name)
+        if existing is not None:
+            if stmt.if_not_exists:
+                return status("", f"{stmt.name} already exists, statement succeeded.")
+            if not stmt.or_replace:
+                raise errors.already_exists("Object", quote_display(stmt.name))
+            if not self.access.owns("INTEGRATION", qualified(stmt.name)):
+                raise errors.insufficient_privileges("integration", quote_display(stmt.name))
+        integ = OAuthIntegration(
+            name=stmt.name,
+            client_type=str(values.pop("client_type")),
+            redirect_uri=str(values.pop("redirect_uri")),
+            client_id=new_client_id(),
+            client_secret=new_client_secret(),
+            client_secret_2=new_client_secret(),
+            owner=self.access.current_role(),
+            **values,  # type: ignore[arg-type]
+        )
+        self.check_integration(integ)
+        if existing is not None:
+            # OR REPLACE: a new client id and secrets; every consent (and so every token) is gone.
+            self.remove_integration(stmt.name)
+        self.acct.integrations[stmt.name] = integ
+        self.access.set_owner("INTEGRATION", qualified(stmt.name), self.access.current_role())
+        self.access.mutated = True
+        return status("", f"Integration {stmt.name} successfully created.")
+
+    def remove_integration(self, name: str) -> None:
+        self.acct.integrations.pop(name, None)
+        self.acct.delegations = [d for d in self.acct.delegations if d.integration != name]
+        self.access.drop_grants_on("INTEGRATION", qualified(name))
+
+    def alter_integration(self, stmt: AlterIntegration) -> StatementResult:
+        values = self.integration_values(stmt.set_props, create=False) if stmt.set_props else {}
+        # IF EXISTS: an integration this role cannot see counts as missing, as in Snowflake.
+        if stmt.if_exists and not self.access.integration_visible(stmt.name):
+            return status("")
+        integ = self.access.integration_or_error(stmt.name, owner=True)
+        if stmt.refresh:
+            if stmt.refresh == "OAUTH_CLIENT_SECRET":
+                integ.client_secret = new_client_secret()
+            else:
+                integ.client_secret_2 = new_client_secret()
+            self.access.mutated = True
+            return status("")
+        for prop_name in stmt.unset:  # the parser admits only INTEGRATION_UNSETTABLE
+            fld, _kind, default = INTEGRATION_PROPS[prop_name]
+            values[fld] = list(default) if isinstance(default, list) else default
+        updated = replace(integ, **values)  # type: ignore[arg-type]
+        self.check_integration(updated)
+        self.acct.integrations[stmt.name] = updated
+        self.access.mutated = True
+        return status("")
+
+    def drop_integration(self, stmt: DropIntegration) -> StatementResult:
+        # IF EXISTS: an integration this role cannot see counts as missing, as in Snowflake.
+        if stmt.if_exists and not self.access.integration_visible(stmt.name):
+            return status(
+                "", f"Drop statement executed successfully ({stmt.name} already dropped)."
+            )
+        self.access.integration_or_error(stmt.name, owner=True)
+        self.remove_integration(stmt.name)
+        self.access.mutated = True
+        return status("", f"{stmt.name} successfully dropped.")
+
+    def describe_integration(self, stmt: DescribeIntegration) -> StatementResult:
+        integ = self.access.integration_or_error(stmt.name)
+        base = self.access.ctx.base_url.rstrip("/")
+
+        def row(prop: str, ptype: str, value: str, default: str) -> list[object]:
+            return [prop, ptype, value, default]
+
+        lists = lambda items: ",".join(items)  # noqa: E731 - comma-separated, no spaces
+        rows = [
+            row("ENABLED", "Boolean", bool_text(integ.enabled), "true"),
+            row("OAUTH_ISSUE_REFRESH_TOKENS", "Boolean", bool_text(integ.issue_refresh_tokens), "true"),
+            row("OAUTH_REFRESH_TOKEN_VALIDITY", "Long", str(integ.refresh_token_validity), "7776000"),
+            row("OAUTH_ACCESS_TOKEN_VALIDITY", "Long", str(integ.access_token_validity), "600"),
+            row("OAUTH_SINGLE_USE_REFRESH_TOKENS_REQUIRED", "Boolean",
+                bool_text(integ.single_use_refresh_tokens), "false"),
+            row("OAUTH_USE_SECONDARY_ROLES", "String", integ.use_secondary_roles, "NONE"),
+            row("PRE_AUTHORIZED_ROLES_LIST", "List", lists(integ.pre_authorized_roles), "[]"),
+            row("BLOCKED_ROLES_LIST", "List", lists(integ.effective_blocked_roles()), "[]"),
+            row("ALLOWED_ROLES_LIST", "List", lists(integ.allowed_roles), "[]"),
+            row("NETWORK_POLICY", "String", integ.network_policy, ""),
+            row("OAUTH_ALLOW_NON_TLS_REDIRECT_URI", "Boolean", bool_text(integ.allow_non_tls_redirect_uri), "false"),
+            row("OAUTH_CLIENT_TYPE", "String", integ.client_type, "CONFIDENTIAL"),
+            row("OAUTH_ENFORCE_PKCE", "Boolean", bool_text(integ.enforce_pkce), "false"),
+            row("OAUTH_REDIRECT_URI", "String", integ.redirect_uri, ""),
+            row("OAUTH_CLIENT_ID", "String", integ.client_id, ""),
+            row("OAUTH_AUTHORIZATION_ENDPOINT", "String", base + "/oauth/authorize", ""),
+            row("OAUTH_TOKEN_ENDPOINT", "String", base + "/oauth/token-request", ""),
+            row("COMMENT", "String", integ.comment, ""),
+        ]  # fmt: skip
+        return StatementResult(
+            "", columns("property property_type property_value property_default"), rows
+        )
+
+    def show_client_secrets(self, name: str) -> str:
+        # Only ACCOUNTADMIN (or the integration's owner) may read secrets; the name is as stored.
+        if not (
+            self.access.inherits("ACCOUNTADMIN") or self.access.owns("INTEGRATION", qualified(name))
+        ):
+            raise errors.insufficient_privileges("integration", quote_display(name))
+        integ = self.acct.integrations.get(name)
+        if integ is None:
+            raise errors.does_not_exist("Integration", quote_display(name))
+        return json.dumps(
+            {
+                "OAUTH_CLIENT_SECRET_2": integ.client_secret_2,
+                "OAUTH_CLIENT_SECRET": integ.client_secret,
+                "OAUTH_CLIENT_ID": integ.client_id,
+            },
+            separators=(",", ":"),
+        )

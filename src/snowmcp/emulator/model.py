@@ -66,6 +66,24 @@ class User:
     default_namespace: str | None = None
     owner: str = "USERADMIN"
     created_on: datetime = field(default_factory=now)
+    # Key-pair sign-in: base64 DER of up to two RSA public keys (two for rotation).
+    rsa_public_key: str | None = None
+    rsa_public_key_2: str | None = None
+
+
+@dataclass
+class AccessToken:
+    """A programmatic access token (ALTER USER ... ADD PROGRAMMATIC ACCESS TOKEN).
+
+    Only the secret's SHA-256 is kept: Snowflake shows the secret once.
+    """
+
+    name: str
+    user: str  # User.name
+    secret_sha256: str
+    role_restriction: str | None
+    expires_on: datetime
+    created_on: datetime = field(default_factory=now)
 
 
 @dataclass
@@ -208,6 +226,7 @@ class Account:
     privilege_grants: list[PrivilegeGrant] = field(default_factory=list)
     role_grants: list[RoleGrant] = field(default_factory=list)
     delegations: list[Delegation] = field(default_factory=list)
+    access_tokens: list[AccessToken] = field(default_factory=list)
     # Opaque state owned by snowmcp.emulator.oauth (codes, token families).
     oauth_state: dict[str, Any] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
@@ -272,7 +291,9 @@ class Account:
         sch = db.schemas.get(schema) if db else None
         return sch.mcp_servers.get(name) if sch else None
 
-    def cortex_search_service(self, database: str, schema: str, name: str) -> CortexSearchService | None:
+    def cortex_search_service(
+        self, database: str, schema: str, name: str
+    ) -> CortexSearchService | None:
         db = self.databases.get(database)
         sch = db.schemas.get(schema) if db else None
         return sch.cortex_search_services.get(name) if sch else None
@@ -292,6 +313,7 @@ class Account:
                 "privilege_grants": [asdict(g) for g in self.privilege_grants],
                 "role_grants": [asdict(g) for g in self.role_grants],
                 "delegations": [asdict(d) for d in self.delegations],
+                "access_tokens": [asdict(t) for t in self.access_tokens],
             }
         )
 
@@ -300,7 +322,10 @@ class Account:
         def load_db(d: dict[str, Any]) -> Database:
             schemas = {}
             for s in d.pop("schemas").values():
-                css = {c["name"]: _build(CortexSearchService, c) for c in s.pop("cortex_search_services").values()}
+                css = {
+                    c["name"]: _build(CortexSearchService, c)
+                    for c in s.pop("cortex_search_services").values()
+                }
                 mcps = {m["name"]: _build(McpServer, m) for m in s.pop("mcp_servers").values()}
                 schemas[s["name"]] = _build(Schema, s, cortex_search_services=css, mcp_servers=mcps)
             return _build(Database, d, schemas=schemas)
@@ -315,6 +340,7 @@ class Account:
             privilege_grants=[_build(PrivilegeGrant, g) for g in state["privilege_grants"]],
             role_grants=[_build(RoleGrant, g) for g in state["role_grants"]],
             delegations=[_build(Delegation, d) for d in state.get("delegations", [])],
+            access_tokens=[_build(AccessToken, t) for t in state.get("access_tokens", [])],
             oauth_state=state.get("oauth_state", {}),
         )
 
@@ -332,6 +358,7 @@ def _jsonable(value: Any) -> Any:
 def _build(kind: type, data: dict[str, Any], **overrides: Any) -> Any:
     values = dict(data)
     values.update(overrides)
-    if isinstance(values.get("created_on"), str):
-        values["created_on"] = datetime.fromisoformat(values["created_on"])
+    for moment in ("created_on", "expires_on"):
+        if isinstance(values.get(moment), str):
+            values[moment] = datetime.fromisoformat(values[moment])
     return kind(**values)

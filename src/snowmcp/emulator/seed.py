@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from snowmcp.emulator import signin
 from snowmcp.emulator.model import (
     SYSTEM_ROLE_GRANTS,
     SYSTEM_ROLES,
@@ -36,6 +37,7 @@ class SeedError(ValueError):
 _USER_KEYS = {
     "name", "login_name", "password", "display_name", "first_name", "last_name", "email",
     "comment", "disabled", "default_role", "default_warehouse", "default_namespace", "roles",
+    "rsa_public_key", "rsa_public_key_2",
 }  # fmt: skip
 _TOP_KEYS = {"account", "users", "roles", "warehouses", "databases"}
 _ROLE_KEYS = {"name", "comment", "granted_to_roles"}
@@ -202,6 +204,8 @@ def build_account(data: Any) -> Account:
             last_name=text["last_name"] or "",
             email=text["email"] or "",
             comment=text["comment"] or "",
+            rsa_public_key=_public_key(spec, "rsa_public_key", where),
+            rsa_public_key_2=_public_key(spec, "rsa_public_key_2", where),
         )
         for role in _list(spec.get("roles"), where + ".roles"):
             if role not in acct.roles:
@@ -209,3 +213,16 @@ def build_account(data: Any) -> Account:
             if role != "PUBLIC":
                 acct.role_grants.append(RoleGrant(role, "USER", name, granted_by="USERADMIN"))
     return acct
+
+
+def _public_key(spec: dict[str, Any], key: str, where: str) -> str | None:
+    """A user's RSA public key as ALTER USER ... SET RSA_PUBLIC_KEY takes it (base64 DER)."""
+    value = spec.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise SeedError(f"{where}.{key}: expected a string")
+    try:
+        return signin.normalise_public_key(value)
+    except signin.InvalidPublicKey:
+        raise SeedError(f"{where}.{key}: not the base64 DER body of an RSA public key") from None

@@ -203,6 +203,15 @@ class AlterUser(Statement):
     unset: list[str] = field(default_factory=list)
     remove_delegations_from: str | None = None  # integration name
     remove_delegation_role: str | None = None  # REMOVE DELEGATED AUTHORIZATION OF ROLE r ...
+    add_token: str | None = None  # ADD PROGRAMMATIC ACCESS TOKEN <name> [props]
+    token_props: list[Prop] = field(default_factory=list)
+    remove_token: str | None = None  # REMOVE PROGRAMMATIC ACCESS TOKEN <name>
+
+
+@dataclass
+class DescribeUser(Statement):
+    kind: ClassVar[str] = "DESCRIBE_USER"
+    name: str
 
 
 @dataclass
@@ -478,7 +487,15 @@ class Parser:
         if self.accept_kw("USER"):
             if_exists = self.if_exists()
             user = AlterUser(self.ident(), if_exists)
-            if self.accept_kw("SET"):
+            if self.accept_kw("ADD"):
+                self.access_token_words()
+                user.add_token = self.ident()
+                user.token_props = self.props(allow_empty=True)
+            elif self.tok.is_kw("REMOVE") and self.peek().is_kw("PROGRAMMATIC", "PAT"):
+                self.i += 1
+                self.access_token_words()
+                user.remove_token = self.ident()
+            elif self.accept_kw("SET"):
                 user.set_props = self.props(allow_empty=False)
             elif self.accept_kw("UNSET"):
                 user.unset = self.word_list()
@@ -494,6 +511,10 @@ class Parser:
                 raise self.error()
             return user
         raise self.error()
+
+    def access_token_words(self) -> None:
+        if not (self.accept_kw("PROGRAMMATIC", "ACCESS", "TOKEN") or self.accept_kw("PAT")):
+            raise self.error()
 
     def word_list(self, allowed: tuple[str, ...] | None = None) -> list[str]:
         words = [self.keyword(allowed)]
@@ -529,6 +550,8 @@ class Parser:
             return DescribeIntegration(self.ident())
         if self.accept_kw("MCP", "SERVER"):
             return DescribeMcpServer(self.name())
+        if self.accept_kw("USER"):
+            return DescribeUser(self.ident())
         raise self.error()
 
     # ---- SHOW --------------------------------------------------------------

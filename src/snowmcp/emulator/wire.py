@@ -40,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from snowmcp.emulator import signin
 from snowmcp.emulator.context import EmulatorContext
 from snowmcp.emulator.engine import Column, Engine, Session, StatementResult
 from snowmcp.emulator.errors import SnowflakeError
@@ -57,6 +58,7 @@ STATEMENT_TYPE_MULTI = 0xA000
 # Login failures, as Snowflake's GS reports them (the connector raises
 # DatabaseError/ProgrammingError carrying these numbers).
 ERR_BAD_CREDENTIALS = (390100, "08004", "Incorrect username or password was specified.")
+ERR_JWT_INVALID = (390144, "08004", "JWT token is invalid.")
 ERR_USER_DISABLED = (
     390101,
     "08004",
@@ -371,14 +373,40 @@ class WireProtocol:
                     code, state, text = ERR_OAUTH_ROLE
                     return failure(code, state, text.format(role=_identifier(asked)))
                 requested_role = token_role
-            elif authenticator == "SNOWFLAKE":
-                user = account.user_by_password(
-                    str(data.get("LOGIN_NAME") or ""), str(data.get("PASSWORD") or "")
+            elif authenticator == "SNOWFLAKE_JWT":
+                user = signin.user_by_jwt(
+                    account, str(data.get("LOGIN_NAME") or ""), str(data.get("TOKEN") or "")
                 )
+                if user is None:
+                    self.ctx.stats.incr("logins", "jwt_invalid")
+                    return failure(*ERR_JWT_INVALID)
+                requested_role = q.get("roleName") or None
+            elif authenticator in ("SNOWFLAKE", "PROGRAMMATIC_ACCESS_TOKEN"):
+                # A programmatic access token works in place of the password, or as TOKEN
+                # with its own authenticator.
+                login = str(data.get("LOGIN_NAME") or "")
+                secret = str(
+                    data.get("PASSWORD" if authenticator == "SNOWFLAKE" else "TOKEN") or ""
+                )
+                user = (
+                    None
+                    if authenticator != "SNOWFLAKE"
+                    else account.user_by_password(login, secret)
+                )
+                requested_role = q.get("roleName") or None
+                if user is None:
+                    pat = signin.token_by_secret(account, login, secret)
+                    user = account.users.get(pat.user) if pat is not None else None
+                    if pat is not None and pat.role_restriction is not None:
+                        # The token's role restriction is the session's role.
+                        if requested_role and _identifier(requested_role) != pat.role_restriction:
+                            self.ctx.stats.incr("logins", "role_not_granted")
+                            code, state, text = ERR_ROLE_NOT_GRANTED
+                            return failure(code, state, text.format(role=requested_role))
+                        requested_role = pat.role_restriction
                 if user is None:
                     self.ctx.stats.incr("logins", "bad_credentials")
                     return failure(*ERR_BAD_CREDENTIALS)
-                requested_role = q.get("roleName") or None
             else:
                 self.ctx.stats.incr("logins", "unsupported_authenticator")
                 return failure(

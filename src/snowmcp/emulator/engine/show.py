@@ -86,7 +86,7 @@ class ShowHandler(Handler):
                 bool_text(u.disabled), "false", "false",
                 u.default_warehouse, u.default_namespace, u.default_role, None, "false",
                 "", None, u.owner, None, None, None,
-                bool_text(bool(u.password)), "false",
+                bool_text(bool(u.password)), bool_text(bool(u.rsa_public_key or u.rsa_public_key_2)),
             ])  # fmt: skip
         return StatementResult("", cols, rows)
 

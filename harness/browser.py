@@ -15,6 +15,7 @@ then acts as the CLI). Standard library only, so any Python can run it.
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import sys
 import urllib.error
@@ -52,16 +53,19 @@ class _FormParser(HTMLParser):
             self.fields[a["name"]] = a.get("value", "")
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+def new_browser() -> urllib.request.OpenerDirector:
+    """A browser session: redirects seen one by one, cookies kept (the service binds a
+    sign-in to the browser that started it with a cookie)."""
+    return urllib.request.build_opener(_NoRedirect, urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
 
-def _fetch(url: str, data: bytes | None = None) -> tuple[int, str, str]:
+def _fetch(opener: urllib.request.OpenerDirector, url: str, data: bytes | None = None) -> tuple[int, str, str]:
     """(status, Location header, body) without following redirects."""
     req = urllib.request.Request(url, data=data)  # noqa: S310 - test helper, loopback URLs
     if data is not None:
         req.add_header("Content-Type", "application/x-www-form-urlencoded")
     try:
-        with _opener.open(req, timeout=30) as resp:
+        with opener.open(req, timeout=30) as resp:
             return resp.status, resp.headers.get("Location", ""), resp.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("Location", ""), exc.read().decode(errors="replace")
@@ -73,14 +77,18 @@ def _is_loopback_callback(url: str) -> bool:
 
 
 def sign_in(url: str, username: str, password: str, *, stop_at_loopback: bool = False,
-            max_hops: int = 10) -> str:  # fmt: skip
-    """Run the browser side of the sign-in; returns the loopback callback URL."""
+            max_hops: int = 10, browser: urllib.request.OpenerDirector | None = None) -> str:  # fmt: skip
+    """Run the browser side of the sign-in; returns the loopback callback URL.
+
+    `browser`: the session to use (default: a new one, as a fresh browser would be).
+    """
+    opener = browser or new_browser()
     posted = False
     data: bytes | None = None
     for _ in range(max_hops):
         if _is_loopback_callback(url) and stop_at_loopback:
             return url
-        status, location, body = _fetch(url, data)
+        status, location, body = _fetch(opener, url, data)
         data = None
         if _is_loopback_callback(url):
             if status >= 400:

@@ -127,6 +127,8 @@ def service_env(emu: Emulator, integ: Integration, store: str, **extra: str) -> 
         "SNOWMCP_HTTP_TIMEOUT": "5",
         "SNOWMCP_RATE_LIMIT": "0",
         "SNOWMCP_AUTH_FAIL_RATE": "0",  # every client here is 127.0.0.1; test_auth_limit.py turns it on
+        "SNOWMCP_SIGNIN_RATE": "0",  # the same for sign-ins; test_abuse.py turns it on
+        "SNOWMCP_ALLOW_ANY_USER": "true",  # suites that test the allow-list set SNOWMCP_ALLOWED_USERS
         "SNOWMCP_REFRESH_TOKEN_VALIDITY": "86400",  # = setup_integration()'s validity
     }
     env.update(extra)

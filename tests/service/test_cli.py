@@ -31,6 +31,12 @@ def test_config_check_reports_without_secrets(tmp_path: Path) -> None:
         f'client_id = "cid"\nclient_secret = "s3cret-value"\nrole = "MCP_USERS"\nencryption_keys = ["{key}"]\n'
         f'store = "sqlite:///{tmp_path}/t.db"\n'
     )
+    # No allow-list: a configuration error (fail closed), unless anyone is allowed explicitly.
+    empty = cli("config", "check", "--config", str(cfg))
+    assert empty.returncode == 2 and "SNOWMCP_ALLOWED_USERS is empty" in empty.stderr, empty.stderr
+    anyone = cli("config", "check", "--config", str(cfg), env={"SNOWMCP_ALLOW_ANY_USER": "true"})
+    assert anyone.returncode == 0 and json.loads(anyone.stdout)["settings"]["allow_any_user"] is True
+    cfg.write_text(cfg.read_text() + 'allowed_users = ["alice@example.com"]\n')
     ok = cli("config", "check", "--connect", "--config", str(cfg))
     assert ok.returncode == 0, ok.stderr
     report = json.loads(ok.stdout)

@@ -3,6 +3,7 @@ as $BROWSER (the same way the workstation tests use it), then `snowmcp token`.""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,5 +34,14 @@ def test_snowmcp_login_and_token_through_the_service(tmp_path: Path, shared_emul
         assert token_works(shared_emulator, token.stdout.strip(), "alice@example.com")
         _, users = svc.request("GET", "/v1/admin/users", "admin-" + "x" * 40)
         assert [u["username"] for u in users["users"]] == ["alice@example.com"]
+        key = json.loads((tmp_path / "cfg" / "credentials").read_text())["api_key"]
+        assert svc.request("GET", "/v1/me", key)[0] == 200
+        # Logout revokes the key at the service (with nothing but the key): a copy stops working.
+        out = subprocess.run([*cli, "logout"], env=env, capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and "revoked at the service" in out.stderr, out.stderr
+        assert not (tmp_path / "cfg" / "credentials").exists()
+        _, users = svc.request("GET", "/v1/admin/users", "admin-" + "x" * 40)
+        assert users["users"] == [], "the record (and its refresh token) is gone from the store"
+        assert svc.request("GET", "/v1/token", key)[0] == 401
     finally:
         svc.stop()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.svc import ENCRYPTION_KEY
-from snowmcp.service.config import ConfigError, load_settings
+from snowmcp.service.config import ConfigError, load_settings, normalise_login
 from snowmcp.service.crypto import DecryptError, KeyRing, generate_key
 from snowmcp.service.ratelimit import AuthFailLimiter, RateLimiter, RecentKeys
 
@@ -18,6 +18,7 @@ BASE = {
     "SNOWMCP_CLIENT_SECRET": "very-secret-value-1",
     "SNOWMCP_ROLE": "MCP_USERS",
     "SNOWMCP_ENCRYPTION_KEYS": ENCRYPTION_KEY,
+    "SNOWMCP_ALLOW_ANY_USER": "true",
 }
 
 
@@ -44,6 +45,12 @@ def test_environment_alone_is_enough_and_wins_over_the_file(tmp_path: Path) -> N
     ({"SNOWMCP_LISTEN": "nope"}, "host:port"),
     ({"SNOWMCP_AUTH_FAIL_RATE": "-1"}, "SNOWMCP_AUTH_FAIL_RATE"),
     ({"SNOWMCP_AUTH_FAIL_BURST": "0"}, "SNOWMCP_AUTH_FAIL_BURST"),
+    ({"SNOWMCP_ALLOW_ANY_USER": "false"}, "SNOWMCP_ALLOWED_USERS is empty"),
+    ({"SNOWMCP_ALLOW_ANY_USER": "maybe"}, "true or false"),
+    ({"SNOWMCP_TRUSTED_PROXIES": "10.0.0.1,proxy.local"}, "'proxy.local' is not an IP"),
+    ({"SNOWMCP_REFRESH_TIMEOUT": "5", "SNOWMCP_HTTP_TIMEOUT": "10"}, "SNOWMCP_REFRESH_TIMEOUT"),
+    ({"SNOWMCP_MAX_BODY_BYTES": "10"}, "SNOWMCP_MAX_BODY_BYTES"),
+    ({"SNOWMCP_SIGNIN_RATE": "-1"}, "SNOWMCP_SIGNIN_RATE"),
 ])  # fmt: skip
 def test_bad_settings_name_the_setting_and_hide_secrets(change: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError) as err:
@@ -52,6 +59,15 @@ def test_bad_settings_name_the_setting_and_hide_secrets(change: dict[str, str], 
     assert message in text
     for secret in ("very-secret-value-1", ENCRYPTION_KEY, "short-admin-key", "c2hvcnQ"):
         assert secret not in text
+
+
+def test_logins_fold_ascii_only_like_snowflake() -> None:
+    s = load_settings(None, {**BASE, "SNOWMCP_ALLOWED_USERS": "kate@example.com, ALICE@Example.COM"})
+    assert s.allowed_logins == {"kate@example.com", "alice@example.com"}
+    # U+212A KELVIN SIGN: str.lower() and casefold() make it "k"; Snowflake does not.
+    assert normalise_login("\u212aate@example.com") not in s.allowed_logins
+    assert normalise_login("\u212aATE@example.com") == "\u212aate@example.com"
+    assert normalise_login("\u00c9mile@x.com") == "\u00c9mile@x.com", "no Unicode case folding at all"
 
 
 def test_unknown_file_setting_is_an_error(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -280,3 +281,40 @@ def test_keys_rotate_racing_a_refresh_loses_nothing(tmp_path: Path, emu: Emulato
         assert token_works(emu, again["access_token"], USER)
     finally:
         svc.stop()
+
+
+@pytest.mark.slow
+def test_a_refresh_outlives_the_request_that_started_it(tmp_path: Path, emu: Emulator) -> None:
+    """Snowflake answers after the caller gave up (client timeout, and longer than
+    SNOWMCP_HTTP_TIMEOUT): the single-use rotation is still stored, so every refresh Snowflake
+    performed is one the service recorded, and the next refresh works (no invalid_grant)."""
+    (svc,) = replicas(tmp_path, emu, f"sqlite:///{tmp_path}/t.db", 1, SNOWMCP_HTTP_TIMEOUT="1",
+                      SNOWMCP_REFRESH_TIMEOUT="20")  # fmt: skip
+    try:
+        key = login(svc, USER)
+        wait_until_stale(svc, key, expired=True)
+        emu.set_faults(delay_s=3)  # Snowflake performs the refresh, but only after 3 s
+        with pytest.raises(OSError):  # the client gives up and disconnects after 0.5 s
+            urllib.request.urlopen(urllib.request.Request(  # noqa: S310
+                svc.url + "/v1/token", headers={"Authorization": f"Bearer {key}"}), timeout=0.5)
+        status, body = svc.request("GET", "/v1/token", key)  # joins the flight, waits 1 s at most
+        assert status == 503 and body["error"] == "unavailable", body
+        deadline = time.time() + 15
+        while refreshes(emu).get("refresh_token:ok", 0) < 1 and time.time() < deadline:
+            time.sleep(0.1)
+        emu.set_faults()
+        assert refreshes(emu) == {"refresh_token:ok": 1}
+        status, body = svc.request("GET", "/v1/token", key)
+        assert status == 200 and token_works(emu, body["access_token"], USER)
+        _, me = svc.request("GET", "/v1/me", key)
+        assert me["last_refresh_at"] > 0, "the late answer was stored"
+        # The rotated refresh token the service stored is the live one: the next refresh works.
+        wait_until_stale(svc, key, expired=True)
+        status, body = svc.request("GET", "/v1/token", key)
+        assert status == 200 and token_works(emu, body["access_token"], USER)
+        assert refreshes(emu) == {"refresh_token:ok": 2}, "no invalid_grant"
+    finally:
+        svc.stop()
+    stored = [ln for ln in map(json.loads, svc.audit.read_text().splitlines())
+              if ln["event"] == "refresh" and ln["result"] == "ok"]  # fmt: skip
+    assert len(stored) == 2 and all(ln["rotated"] for ln in stored), "the service recorded each rotation"

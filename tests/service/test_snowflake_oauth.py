@@ -121,7 +121,7 @@ def dripping_snowflake() -> Iterator[str]:
 
 
 def test_a_dripping_token_endpoint_times_out_in_total(dripping_snowflake: str) -> None:
-    settings = replace(SETTINGS, snowflake_url=dripping_snowflake, http_timeout=1.0)
+    settings = replace(SETTINGS, snowflake_url=dripping_snowflake, http_timeout=1.0, refresh_timeout=1.5)
 
     async def go() -> OAuthError | TokenResponse:
         async with httpx.AsyncClient(timeout=httpx.Timeout(1.0)) as client:  # as the service builds it

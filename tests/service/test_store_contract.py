@@ -108,6 +108,43 @@ def test_take_once_is_single_use_and_expires(store_factory: StoreKit) -> None:
     store_factory.run(go())
 
 
+def test_pending_values_are_capped_per_kind_and_purged_off_the_request_path(store_factory: StoreKit) -> None:
+    async def go() -> None:
+        a, b = store_factory(), store_factory()  # two processes/replicas share the cap
+        assert all([await a.put_once(f"login:{i}", {"i": i}, 60, cap=3) for i in range(2)])
+        assert await b.put_once("login:2", {"i": 2}, 60, cap=3)
+        assert not await a.put_once("login:3", {"i": 3}, 60, cap=3), "full"
+        assert await a.take_once("login:3") is None, "a refused value is not stored"
+        assert await a.put_once("code:1", {}, 60, cap=3), "another kind has its own count"
+        assert await b.take_once("login:0") == {"i": 0}
+        assert await a.put_once("login:3", {"i": 3}, 60, cap=3), "taking one frees its place"
+        # Expired values free their place too, and purge_expired (not put_once) removes them.
+        await a.put_once("once:short", {}, 0.05)
+        await asyncio.sleep(0.2)
+        assert await a.put_once("login:4", {}, 60, cap=4)
+        for i in range(3):
+            assert await a.put_once(f"late:{i}", {}, 0.05, cap=3)
+        await asyncio.sleep(0.2)
+        assert await a.put_once("late:3", {}, 60, cap=3), "expired ones do not count"
+        await a.purge_expired()
+        assert await a.take_once("once:short") is None and await a.take_once("late:0") is None
+        assert await a.take_once("late:3") == {}
+
+    store_factory.run(go())
+
+
+def test_delete_with_a_key_only_deletes_while_the_record_holds_it(store_factory: StoreKit) -> None:
+    async def go() -> None:
+        s = store_factory()
+        await s.save(UserRecord("alice@example.com", "alice@example.com", api_key_hash="new"), 0)
+        assert not await s.delete("alice@example.com", api_key_hash="old"), "a newer sign-in replaced that key"
+        assert await s.get("alice@example.com") is not None
+        assert await s.delete("alice@example.com", api_key_hash="new")
+        assert await s.get("alice@example.com") is None and await s.get_by_key("new") is None
+
+    store_factory.run(go())
+
+
 def test_leases_exclusive_token_checked_and_expiring(store_factory: StoreKit) -> None:
     async def go() -> None:
         a, b = store_factory(), store_factory()

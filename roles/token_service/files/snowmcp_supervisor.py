@@ -300,9 +300,12 @@ def run_worker(fd: int, ready_file: str, app_ref: str) -> int:
     private = socket.socket()
     private.bind(("127.0.0.1", 0))
     private.listen(64)
-    # No access log: query strings carry sign-in codes (the service's audit log replaces it).
-    config = uvicorn.Config(build_app(settings), log_level=settings.log_level.lower(), access_log=False,
-                            server_header=False, timeout_graceful_shutdown=25)  # fmt: skip
+    # The service's own server options: no access log (query strings carry sign-in codes), no
+    # X-Forwarded-For trust (the app applies SNOWMCP_TRUSTED_PROXIES), bounded request heads.
+    from snowmcp.service.server import uvicorn_options
+
+    config = uvicorn.Config(build_app(settings), log_level=settings.log_level.lower(),
+                            timeout_graceful_shutdown=25, **uvicorn_options(settings))  # fmt: skip
 
     class DrainingServer(uvicorn.Server):
         """On SIGTERM: stop accepting, let just-accepted connections send their request, then exit."""

@@ -96,13 +96,34 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if report["signed_in"] and report["service_ok"] else 1
 
 
+def _revoke_at_service() -> str:
+    """Revoke this machine's API key at the service that issued it (DELETE /v1/me, which
+    needs only the key), so a copy of the key elsewhere stops working too."""
+    from snowmcp.client import config, credentials, service_api
+
+    try:
+        timeout = config.load(None).timeout
+        with _Deadline(timeout) as deadline:
+            creds = credentials.load()
+            deadline.waiting_for = f"token service {creds.service_url}"
+            service_api.request("DELETE", f"{creds.service_url}/v1/me", api_key=creds.api_key, timeout=timeout)
+    except service_api.ServiceError as exc:
+        if exc.status == 401:
+            return "the service no longer knew the key"
+        return f"the service did not revoke the key ({exc}); ask your administrator to revoke it"
+    except ClientError as exc:
+        return f"the key could not be revoked at the service ({exc}); ask your administrator to revoke it"
+    return "the key was revoked at the service"
+
+
 def cmd_logout(args: argparse.Namespace) -> int:
     from snowmcp.client import credentials
 
-    if credentials.delete():
-        print("Signed out: the API key was removed from this machine.", file=sys.stderr)
-    else:
+    revoked = _revoke_at_service()
+    if not credentials.delete():
         print("Not signed in.", file=sys.stderr)
+        return 0
+    print(f"Signed out: {revoked} and removed from this machine.", file=sys.stderr)
     return 0
 
 
@@ -123,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="who you are and how long the sign-in lasts")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_status)
-    p = sub.add_parser("logout", help="remove the API key from this machine")
+    p = sub.add_parser("logout", help="revoke the API key at the service and remove it from this machine")
     p.set_defaults(func=cmd_logout)
     return parser
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -20,7 +21,8 @@ from starlette.routing import Route
 from snowmcp.service.audit import AuditLog
 from snowmcp.service.config import Settings, normalise_login
 from snowmcp.service.crypto import KeyRing, hash_secret, same
-from snowmcp.service.login import LoginError, LoginFlow
+from snowmcp.service.limits import ClientAddress, RequestLimits
+from snowmcp.service.login import BrowserBinding, LoginError, LoginFlow
 from snowmcp.service.metrics import Metrics
 from snowmcp.service.ratelimit import AuthFailLimiter, RateLimiter, RecentKeys
 from snowmcp.service.snowflake_oauth import SnowflakeOAuth
@@ -35,6 +37,7 @@ def error(status: int, code: str, message: str, headers: dict[str, str] | None =
 
 
 NO_STORE = {"Cache-Control": "no-store"}
+PURGE_EVERY = 30.0  # seconds between sweeps of expired sign-ins and codes
 REAUTH_MESSAGE = "Your Snowflake sign-in has expired or was revoked: run `snowmcp login`."
 
 
@@ -55,6 +58,10 @@ class Service:
         # Failed authentication, per client address (the proxy's address behind a proxy).
         self.auth_fail = AuthFailLimiter(settings.auth_fail_rate, settings.auth_fail_burst)
         self.recent_keys = RecentKeys()  # API keys that authenticated lately: served while limited
+        # Sign-in steps (/v1/login, /v1/oauth/callback) are unauthenticated writes: limited per
+        # address and for all addresses together, before the store is touched.
+        self.signin_per_client = AuthFailLimiter(settings.signin_rate, settings.signin_burst)
+        self.signin_all = RateLimiter(settings.signin_rate_global, settings.signin_burst_global)
         self.allowed = settings.allowed_logins  # empty: anyone who can sign in to Snowflake
         self.token_ok = self.metrics.requests.labels("token", "ok")  # hot path: bind the label once
         # Admin keys are compared as hashes: config files may hold `sha256:<hex>` only.
@@ -73,7 +80,25 @@ def _bearer(request: Request) -> str | None:
 
 
 def _client(request: Request) -> str:
+    """The address RequestLimits decided for this request (SNOWMCP_TRUSTED_PROXIES applied)."""
+    decided = request.scope.get("state", {}).get("client")
+    if decided is not None:
+        return str(decided)
     return request.client.host if request.client else "-"
+
+
+def _json_body(raw: bytes) -> dict[str, Any] | None:
+    """A JSON object whose strings are all valid Unicode, or None for anything else.
+
+    json.loads accepts lone surrogates (`"\\ud800"`) that fail later when encoded, and deep
+    nesting raises RecursionError: both are malformed input, not server errors.
+    """
+    try:
+        body = json.loads(raw)
+        json.dumps(body, ensure_ascii=False).encode("utf-8")  # lone surrogates fail here
+    except (ValueError, RecursionError, UnicodeError):
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _page(title: str, text: str, status: int) -> HTMLResponse:
@@ -166,44 +191,88 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         found = await user_from_key(request, "me")
         if isinstance(found, Response):
             return found
+        if request.method == "DELETE":
+            # `snowmcp logout`: the key's owner revokes it (and the stored Snowflake tokens), so
+            # a copy of the key left anywhere stops working. Needs only the key itself.
+            deleted = await s.store.delete(found.username, api_key_hash=found.api_key_hash)
+            s.tokens.forget(found.username)
+            s.recent_keys.discard(found.api_key_hash)
+            s.metrics.requests.labels("logout", "ok").inc()
+            s.audit.write("logout", user=found.login, client=_client(request), found=deleted)
+            return JSONResponse({"revoked": found.login}, headers=NO_STORE)
         s.metrics.requests.labels("me", "ok").inc()
         return JSONResponse(found.public())
 
+    def signin_limited(s: Service, request: Request, endpoint: str) -> Response | None:
+        """429 when this address, or all addresses together, started too many sign-in steps."""
+        client = _client(request)
+        if s.signin_per_client.fail(client):  # takes one token from the address's bucket
+            if s.signin_all.allow("*"):
+                return None
+            retry = s.signin_all.retry_after()
+            s.metrics.requests.labels(endpoint, "rate_limited_global").inc()
+        else:
+            retry = s.signin_per_client.retry_after(client)
+            s.metrics.requests.labels(endpoint, "rate_limited").inc()
+            refused = s.signin_per_client.refused(client)
+            if refused:  # collapsed: one line per address per report interval
+                s.audit.write("signin_rate_limited", client=client, endpoint=endpoint, refused=refused)
+        return error(429, "rate_limited", "too many sign-ins started; try again later", {"Retry-After": str(retry)})
+
     async def login(request: Request) -> Response:
         s = svc(request)
+        limited = signin_limited(s, request, "login")
+        if limited is not None:
+            return limited
         q = request.query_params
         try:
             target = await s.login.start(q.get("port"), q.get("state"), q.get("code_challenge"))
         except LoginError as exc:
             s.metrics.requests.labels("login", exc.code).inc()
-            return error(exc.status, exc.code, exc.message)
+            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+            return error(exc.status, exc.code, exc.message, headers)
         s.metrics.requests.labels("login", "redirect").inc()
-        return RedirectResponse(target.url, status_code=302, headers=NO_STORE)
+        response = RedirectResponse(target.url, status_code=302, headers=NO_STORE)
+        binding = target.binding
+        assert binding is not None
+        response.set_cookie(binding.name, binding.value, max_age=s.settings.login_ttl, path="/v1/oauth/callback",
+                            secure=s.settings.public_url.startswith("https:"), httponly=True, samesite="lax")  # fmt: skip
+        return response
 
     async def callback(request: Request) -> Response:
         s = svc(request)
+        limited = signin_limited(s, request, "callback")
+        if limited is not None:
+            return limited
         q = request.query_params
+        state = q.get("state")
+        cookie = request.cookies.get(BrowserBinding.cookie_name(state)) if state else None
         try:
-            target = await s.login.callback(q.get("code"), q.get("state"), q.get("error"), _client(request))
+            target = await s.login.callback(q.get("code"), state, q.get("error"), _client(request), cookie)
         except LoginError as exc:
             s.metrics.requests.labels("callback", exc.code).inc()
-            titles = {"not_allowed": "Not allowed", "access_denied": "Sign-in cancelled"}
+            titles = {"not_allowed": "Not allowed", "access_denied": "Sign-in cancelled",
+                      "wrong_browser": "Sign-in started elsewhere"}  # fmt: skip
             return _page(titles.get(exc.code, "Sign-in failed"), exc.message, exc.status)
         s.metrics.requests.labels("callback", "redirect").inc()
-        return RedirectResponse(target.url, status_code=302, headers=NO_STORE)
+        response = RedirectResponse(target.url, status_code=302, headers=NO_STORE)
+        if state:
+            response.delete_cookie(BrowserBinding.cookie_name(state), path="/v1/oauth/callback")
+        return response
 
     async def exchange(request: Request) -> Response:
         s = svc(request)
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            return error(400, "invalid_request", "body must be JSON {\"code\": ..., \"code_verifier\": ...}")
         client = _client(request)
         if s.auth_fail.blocked(client):
             # No cheap way to tell a good code from a guess: refused before the store is read.
             return auth_limited(s, request, "exchange")
+        body = _json_body(await request.body())
+        if body is None:
+            # Malformed sign-in attempts count like wrong codes.
+            if not s.auth_fail.fail(client):
+                return auth_limited(s, request, "exchange")
+            s.metrics.requests.labels("exchange", "invalid_request").inc()
+            return error(400, "invalid_request", "body must be JSON {\"code\": ..., \"code_verifier\": ...}")
         try:
             api_key, login_name = await s.login.exchange(body.get("code"), body.get("code_verifier"), client)
         except LoginError as exc:
@@ -296,13 +365,24 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
                 await asyncio.sleep(service.audit.FLUSH_EVERY)
                 service.audit.flush()
 
-        flusher = asyncio.create_task(flush_audit())
+        async def purge_expired() -> None:
+            # Expired sign-ins and codes are dropped here, not by the requests that add them.
+            while True:
+                await asyncio.sleep(PURGE_EVERY)
+                try:
+                    await service.store.purge_expired()
+                except StoreError as exc:
+                    log.warning("could not purge expired sign-ins: %s", exc)
+
+        background = [asyncio.create_task(flush_audit()), asyncio.create_task(purge_expired())]
         try:
             yield
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await service.tokens.drain()
             await service.close()
 
     routes: list[Any] = [
@@ -313,8 +393,15 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/v1/oauth/callback", callback),
         Route("/v1/login/exchange", exchange, methods=["POST"]),
         Route("/v1/token", token),
-        Route("/v1/me", me),
+        Route("/v1/me", me, methods=["GET", "DELETE"]),
         Route("/v1/admin/users", admin_users),
         Route("/v1/admin/users/{username:path}", admin_revoke, methods=["DELETE"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={StoreError: store_down, HTTPException: http_error})
+    limits = Middleware(
+        RequestLimits,
+        max_body=settings.max_body_bytes, body_limits={}, max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers, read_timeout=settings.read_timeout,
+        client=ClientAddress(settings.trusted_proxies),
+    )  # fmt: skip
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[limits],
+                     exception_handlers={StoreError: store_down, HTTPException: http_error})  # fmt: skip

@@ -47,13 +47,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from snowmcp.service.app import build_app
+    from snowmcp.service.server import uvicorn_options
 
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Snowflake call is noise
-    # uvicorn's access log prints query strings (sign-in codes): the audit log replaces it.
-    uvicorn.run(build_app(settings), host=settings.host, port=settings.port, access_log=False,
-                log_level=settings.log_level.lower(), server_header=False)  # fmt: skip
+    uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                **uvicorn_options(settings))  # fmt: skip
     return 0
 
 

@@ -6,6 +6,7 @@ echoes a secret value, so a typo in a vault-provided value cannot leak it to a l
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -39,6 +40,7 @@ class Settings:
     encryption_keys: tuple[str, ...] = field(default=(), repr=False)
     admin_keys: tuple[str, ...] = field(default=(), repr=False)
     allowed_users: tuple[str, ...] = ()
+    allow_any_user: bool = False  # an empty allow-list is a configuration error unless this is set
     refresh_token_validity: int = 7776000
     token_margin: int = 60
     rate_limit: float = 10.0
@@ -53,6 +55,18 @@ class Settings:
     login_ttl: int = 600
     code_ttl: int = 120
     log_level: str = "info"
+    # Limits for what unauthenticated clients can make the service do (docs/service.md, Security).
+    trusted_proxies: tuple[str, ...] = ()  # addresses/networks whose X-Forwarded-For is believed
+    signin_rate: float = 1.0  # /v1/login + /v1/oauth/callback per client address, per second
+    signin_burst: int = 20
+    signin_rate_global: float = 20.0  # the same, all addresses together
+    signin_burst_global: int = 100
+    max_pending_signins: int = 10_000  # started and not finished sign-ins held in the store
+    max_body_bytes: int = 4096  # request body of the JSON endpoints
+    max_header_bytes: int = 16384  # request line excluded: all header names and values together
+    max_headers: int = 64
+    read_timeout: float = 10.0  # seconds to receive a request head (new connection) or a whole body
+    refresh_timeout: float = 60.0  # a refresh sent to Snowflake is waited for this long, whatever the caller does
 
     @property
     def host(self) -> str:
@@ -100,13 +114,21 @@ def redact_url(url: str) -> str:
 
 # Setting name -> how it is parsed from a string (environment) or a TOML value,
 # derived from the Settings annotations so the two cannot drift apart.
-_KIND_OF_TYPE = {"str": "str", "int": "int", "float": "float", "tuple[str, ...]": "list"}
+_KIND_OF_TYPE = {"str": "str", "int": "int", "float": "float", "bool": "bool", "tuple[str, ...]": "list"}
 _FIELDS: dict[str, str] = {f.name: _KIND_OF_TYPE[str(f.type)] for f in fields(Settings)}
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def normalise_login(login: str) -> str:
-    """Snowflake login names compare case-insensitively: one key per person."""
-    return login.strip().lower()
+    """The key of a login name: one per person, compared the way Snowflake compares them.
+
+    Snowflake folds ASCII letters only. `str.lower()` would also fold e.g. the Kelvin sign
+    (U+212A) to `k`, letting `\u212aate@example.com` pass an allow-list entry for
+    `kate@example.com` and land under that user's key.
+    """
+    return login.strip(" \t").translate(_ASCII_LOWER)
 
 
 def _parse(name: str, kind: str, raw: Any, source: str) -> Any:
@@ -124,6 +146,15 @@ def _parse(name: str, kind: str, raw: Any, source: str) -> Any:
             if isinstance(raw, bool):
                 raise ConfigError(f"{where} must be a number")
             return float(raw)
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            word = raw.strip().lower() if isinstance(raw, str) else None
+            if word in ("1", "true", "yes", "on"):
+                return True
+            if word in ("0", "false", "no", "off", ""):
+                return False
+            raise ConfigError(f"{where} must be true or false")
         if kind == "list":
             items = raw.split(",") if isinstance(raw, str) else raw
             if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
@@ -189,6 +220,15 @@ def validate(s: Settings, *, store_only: bool = False) -> None:
     if missing:
         names = ", ".join(ENV_PREFIX + m.upper() for m in missing)
         raise ConfigError(f"missing required settings: {names}")
+    if not store_only and not s.allowed_users and not s.allow_any_user:
+        # Fail closed: an inventory that lists no users must not open the service to everyone.
+        raise ConfigError("SNOWMCP_ALLOWED_USERS is empty: list the logins allowed to sign in, "
+                          "or set SNOWMCP_ALLOW_ANY_USER=true to allow anyone who can sign in to Snowflake")
+    for entry in s.trusted_proxies:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ConfigError(f"SNOWMCP_TRUSTED_PROXIES: {entry!r} is not an IP address or network") from None
     try:
         host, port = s.host, s.port
     except (ValueError, IndexError):
@@ -219,6 +259,12 @@ def validate(s: Settings, *, store_only: bool = False) -> None:
         "SNOWMCP_AUTH_FAIL_BURST": (s.auth_fail_burst, 1, 1_000_000),
         "SNOWMCP_LOGIN_TTL": (s.login_ttl, 30, 3600),
         "SNOWMCP_CODE_TTL": (s.code_ttl, 5, 600),
+        "SNOWMCP_SIGNIN_BURST": (s.signin_burst, 1, 1_000_000),
+        "SNOWMCP_SIGNIN_BURST_GLOBAL": (s.signin_burst_global, 1, 1_000_000),
+        "SNOWMCP_MAX_PENDING_SIGNINS": (s.max_pending_signins, 10, 10_000_000),
+        "SNOWMCP_MAX_BODY_BYTES": (s.max_body_bytes, 1024, 1_048_576),
+        "SNOWMCP_MAX_HEADER_BYTES": (s.max_header_bytes, 4096, 1_048_576),
+        "SNOWMCP_MAX_HEADERS": (s.max_headers, 16, 1000),
     }
     for name, (value, lo, hi) in checks.items():
         if not lo <= value <= hi:
@@ -230,6 +276,10 @@ def validate(s: Settings, *, store_only: bool = False) -> None:
         "SNOWMCP_BACKOFF_BASE": (s.backoff_base, 0.01),
         "SNOWMCP_BACKOFF_MAX": (s.backoff_max, 0.01),
         "SNOWMCP_LOCK_TTL": (s.lock_ttl, 1.0),
+        "SNOWMCP_SIGNIN_RATE": (s.signin_rate, 0.0),
+        "SNOWMCP_SIGNIN_RATE_GLOBAL": (s.signin_rate_global, 0.0),
+        "SNOWMCP_READ_TIMEOUT": (s.read_timeout, 0.1),
+        "SNOWMCP_REFRESH_TIMEOUT": (s.refresh_timeout, 1.0),
     }
     for name, (fvalue, flo) in floats.items():
         if fvalue < flo:
@@ -237,6 +287,9 @@ def validate(s: Settings, *, store_only: bool = False) -> None:
     if s.lock_ttl < 1.5 * s.http_timeout:
         # The lock must outlive one token call even if a renewal is late.
         raise ConfigError("SNOWMCP_LOCK_TTL must be at least 1.5 x SNOWMCP_HTTP_TIMEOUT")
+    if s.refresh_timeout < s.http_timeout:
+        # A refresh already sent must be waited for at least as long as any other call.
+        raise ConfigError("SNOWMCP_REFRESH_TIMEOUT must be at least SNOWMCP_HTTP_TIMEOUT")
     if s.log_level.lower() not in ("critical", "error", "warning", "info", "debug"):
         raise ConfigError("SNOWMCP_LOG_LEVEL must be one of critical, error, warning, info, debug")
 

@@ -6,6 +6,11 @@ pending login) protects the Snowflake code exchange; the CLI's (challenge sent t
 code is the CLI that started the sign-in, not something that saw the loopback URL.
 Pending logins and one-time codes live in the store (single use, with a TTL) so a
 sign-in may start on one replica and finish on another.
+
+The sign-in is also bound to the browser that started it: /v1/login sets a short-lived
+HttpOnly, SameSite=Lax cookie whose hash is kept in the pending login, and the callback
+only continues in a browser that sends it back. A link started by an attacker and
+completed by a victim therefore stops at the callback, before any code is issued.
 """
 
 from __future__ import annotations
@@ -39,16 +44,35 @@ _VERIFIER_RE = re.compile(r"[A-Za-z0-9._~-]{43,128}")
 class LoginError(Exception):
     """A sign-in step failed; `code` is the API error code, the message is safe to show."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(self, code: str, message: str, status: int = 400, retry_after: int = 0) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class BrowserBinding:
+    """The cookie that ties a sign-in to the browser that started it (one per sign-in, so
+    parallel sign-ins in one browser do not overwrite each other)."""
+
+    name: str
+    value: str
+
+    @staticmethod
+    def cookie_name(our_state: str) -> str:
+        return "snowmcp_signin_" + hash_secret(our_state)[:16]
+
+    @classmethod
+    def new(cls, our_state: str) -> BrowserBinding:
+        return cls(cls.cookie_name(our_state), new_opaque())
 
 
 @dataclass(frozen=True)
 class Redirect:
     url: str
+    binding: BrowserBinding | None = None
 
 
 class LoginFlow:
@@ -73,20 +97,34 @@ class LoginFlow:
             raise LoginError("invalid_request", "code_challenge must be a base64url SHA-256 (43 characters)")
         our_state = new_opaque()
         verifier = new_opaque(48)
-        await self.store.put_once(
+        binding = BrowserBinding.new(our_state)
+        stored = await self.store.put_once(
             "login:" + hash_secret(our_state),
             {"port": int(port), "cli_state": state, "cli_challenge": challenge,
-             "verifier": self.keyring.encrypt(verifier, "snowmcp:login")},
-            self.settings.login_ttl,
+             "verifier": self.keyring.encrypt(verifier, "snowmcp:login"), "browser": hash_secret(binding.value)},
+            self.settings.login_ttl, cap=self.settings.max_pending_signins,
         )  # fmt: skip
-        return Redirect(self.oauth.authorize_url(our_state, pkce_challenge(verifier)))
+        if not stored:
+            # Refusing new sign-ins (rather than dropping the oldest) keeps the ones already
+            # under way working; the per-address limit makes one client unable to fill it.
+            self.metrics.signins.labels("pending_full").inc()
+            raise LoginError("busy", "too many sign-ins are under way; try again in a minute", 503, retry_after=60)
+        return Redirect(self.oauth.authorize_url(our_state, pkce_challenge(verifier)), binding)
 
-    async def callback(self, code: str | None, state: str | None, error: str | None, client: str) -> Redirect:
+    async def callback(self, code: str | None, state: str | None, error: str | None, client: str,
+                       browser: str | None = None) -> Redirect:  # fmt: skip
         pending = await self.store.take_once("login:" + hash_secret(state)) if state else None
         if pending is None:
             self.metrics.signins.labels("bad_state").inc()
             raise LoginError("invalid_state", "This sign-in link is unknown, used or expired. "
                              "Run `snowmcp login` again.")  # fmt: skip
+        if browser is None or not same(hash_secret(browser), str(pending.get("browser", ""))):
+            # Taken (so burnt) either way: a link completed in another browser cannot be retried.
+            self.metrics.signins.labels("wrong_browser").inc()
+            self.audit.write("signin", result="wrong_browser", client=client)
+            raise LoginError("wrong_browser", "This sign-in was started in another browser (or its cookie was "
+                             "blocked). Run `snowmcp login` on your own machine and finish it in the browser "
+                             "it opens.", 400)  # fmt: skip
         if error or not code:
             self.metrics.signins.labels("denied").inc()
             self.audit.write("signin", result="denied_at_snowflake", client=client)

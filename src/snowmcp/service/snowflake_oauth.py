@@ -74,6 +74,7 @@ class SnowflakeOAuth:
         self.role = settings.role
         self.client = client
         self.timeout = settings.http_timeout
+        self.refresh_timeout = settings.refresh_timeout
         self._preferred = 0  # index of the secret that last worked
 
     def authorize_url(self, state: str, code_challenge: str) -> str:
@@ -95,14 +96,17 @@ class SnowflakeOAuth:
         })  # fmt: skip
 
     async def refresh(self, refresh_token: str) -> TokenResponse:
-        return await self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token})
+        # Its own, longer timeout: giving up on a refresh Snowflake has performed loses a
+        # single-use refresh token (the old one is dead, the new one never arrives).
+        return await self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token},
+                                         self.refresh_timeout)  # fmt: skip
 
-    async def _token_request(self, form: dict[str, str]) -> TokenResponse:
+    async def _token_request(self, form: dict[str, str], timeout: float | None = None) -> TokenResponse:
         order = [self._preferred] + [i for i in range(len(self.secrets)) if i != self._preferred]
         last: OAuthError | None = None
         for index in order:
             try:
-                return self._done(index, await self._post(form, self.secrets[index]))
+                return self._done(index, await self._post(form, self.secrets[index], timeout or self.timeout))
             except OAuthError as exc:
                 last = exc
                 if exc.error != "invalid_client":
@@ -114,14 +118,15 @@ class SnowflakeOAuth:
         self._preferred = index
         return response
 
-    async def _post(self, form: dict[str, str], secret: str) -> TokenResponse:
+    async def _post(self, form: dict[str, str], secret: str, timeout: float) -> TokenResponse:
         try:
             # httpx's timeouts bound each connect/read; a server dripping bytes would hold the
             # user's lease (and every caller joined to the refresh) for ever: bound the total.
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(timeout):
                 resp = await self.client.post(
                     f"{self.base}/oauth/token-request",
                     data=form,
+                    timeout=httpx.Timeout(timeout, connect=min(5.0, self.timeout)),
                     headers={"Authorization": _basic(self.client_id, secret), "Accept": "application/json"},
                 )
         except (httpx.TimeoutException, TimeoutError):

@@ -12,6 +12,11 @@ Path of `GET /v1/token` after the API key resolved to a record:
    compare-and-set loses to a write that kept the refresh token used (`keys rotate`
    re-encrypting it), the result is applied on top of it and written again; a write that
    replaced the token (new sign-in, revocation) wins.
+   The refresh runs as a task of its own, not in the request that caused it: once sent to
+   Snowflake it runs to completion (up to SNOWMCP_REFRESH_TIMEOUT) and its answer is stored
+   even if the caller disconnects or stops waiting (after SNOWMCP_HTTP_TIMEOUT it gets the
+   still-valid cached token, or 503). A rotated refresh token is lost only if the process
+   dies between Snowflake's answer and the store write.
 5. Transient failure: capped exponential backoff with full jitter (per user, in
    process) and the still-valid cached token keeps being served. Permanent failure
    (invalid_grant, invalid_client on every secret): the record is kept and marked
@@ -84,7 +89,7 @@ class TokenManager:
         self.oauth = oauth
         self.metrics = metrics
         self.audit = audit
-        self._flights: dict[str, asyncio.Future[UserRecord]] = {}
+        self._flights: dict[str, asyncio.Task[UserRecord]] = {}
         self._backoff: dict[str, _Backoff] = {}
         # Decrypted access tokens keyed by user, valid for one record version only,
         # so a refresh, sign-in or revocation (all bump or remove the version) invalidates it.
@@ -129,20 +134,32 @@ class TokenManager:
         flight = self._flights.get(username)
         if flight is not None:
             self.metrics.singleflight_joins.inc()
-            return await asyncio.shield(flight)
-        flight = asyncio.get_running_loop().create_future()
-        self._flights[username] = flight
-        try:
-            rec = await self._refresh_across_replicas(username)
-        except BaseException as exc:
-            flight.set_exception(exc)
-            flight.exception()  # mark retrieved: joiners may be none
-            raise
         else:
-            flight.set_result(rec)
-            return rec
-        finally:
-            self._flights.pop(username, None)
+            # A task of its own: cancelling or timing out the request that started it must not
+            # abandon a refresh Snowflake may already have performed (single-use tokens).
+            flight = asyncio.create_task(self._refresh_across_replicas(username))
+            self._flights[username] = flight
+            flight.add_done_callback(lambda done: self._landed(username, done))
+        try:
+            async with asyncio.timeout(self.settings.http_timeout):
+                return await asyncio.shield(flight)
+        except TimeoutError:
+            # Still running: it stores its result when Snowflake answers. Serve what we have.
+            rec = await self._reread(username)
+            if self._servable(rec, time.time()):
+                return rec
+            raise Unavailable("Snowflake is slow to refresh this token; retry shortly", 2) from None
+
+    def _landed(self, username: str, flight: asyncio.Task[UserRecord]) -> None:
+        if self._flights.get(username) is flight:
+            del self._flights[username]
+        if not flight.cancelled():
+            flight.exception()  # mark retrieved: the callers may all have gone
+
+    async def drain(self) -> None:
+        """At shutdown: let refreshes under way finish and store their answers."""
+        if self._flights:
+            await asyncio.wait(list(self._flights.values()), timeout=self.settings.refresh_timeout)
 
     @staticmethod
     def _servable(rec: UserRecord, now: float) -> bool:

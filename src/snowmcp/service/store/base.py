@@ -77,14 +77,24 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def delete(self, username: str) -> bool: ...
+    async def delete(self, username: str, *, api_key_hash: str = "") -> bool:
+        """Delete the record (and its key). With `api_key_hash`: only while the record still
+        holds that key, so a logout racing a new sign-in does not delete the new one."""
 
     @abstractmethod
     async def list_users(self) -> list[UserRecord]: ...
 
     @abstractmethod
-    async def put_once(self, key: str, value: dict[str, Any], ttl: float) -> None:
-        """Store a value that `take_once` returns exactly once, until `ttl` seconds pass."""
+    async def put_once(self, key: str, value: dict[str, Any], ttl: float, *, cap: int = 0) -> bool:
+        """Store a value that `take_once` returns exactly once, until `ttl` seconds pass.
+
+        `cap` > 0: store it only while fewer than `cap` unexpired values of the same kind
+        (the key's part before the first ':') are held; returns False when full.
+        """
+
+    @abstractmethod
+    async def purge_expired(self) -> int:
+        """Drop expired one-time values and leases; run periodically, off the request path."""
 
     @abstractmethod
     async def take_once(self, key: str) -> dict[str, Any] | None: ...
@@ -107,6 +117,11 @@ class Store(ABC):
     @abstractmethod
     async def raw_dump(self) -> bytes:
         """Everything the store holds, as bytes: for tests that scan for plaintext."""
+
+
+def once_kind(key: str) -> str:
+    """The kind of a one-time value ("login", "code"): what `put_once`'s cap counts."""
+    return key.partition(":")[0]
 
 
 def check_version(record: UserRecord, expected_version: int) -> None:

@@ -9,6 +9,7 @@ and lease renew/release run as Lua scripts so each is one atomic round trip.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -17,7 +18,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from snowmcp.service.store.base import Store, StoreError, UserRecord, check_version
+from snowmcp.service.store.base import Store, StoreError, UserRecord, check_version, once_kind
 
 _SAVE = """
 local cur = redis.call('GET', KEYS[1])
@@ -44,12 +45,28 @@ _DELETE = """
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
 local d = cjson.decode(cur)
+if ARGV[3] ~= '' and d['api_key_hash'] ~= ARGV[3] then return 0 end
 if type(d['api_key_hash']) == 'string' and d['api_key_hash'] ~= '' then
   redis.call('DEL', ARGV[1] .. 'key:' .. d['api_key_hash'])
 end
 redis.call('DEL', KEYS[1])
 redis.call('SREM', ARGV[1] .. 'users', ARGV[2])
 return 1
+"""
+# One-time values of a kind are also indexed in a sorted set scored by expiry, so the cap
+# counts only live ones: drop the expired, count, add - atomically.
+_PUT_ONCE = """
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+local cap = tonumber(ARGV[5])
+if cap > 0 and redis.call('ZCARD', KEYS[2]) >= cap then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
+return 1
+"""
+_TAKE_ONCE = """
+local v = redis.call('GETDEL', KEYS[1])
+redis.call('ZREM', KEYS[2], KEYS[1])
+return v
 """
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -78,6 +95,9 @@ class RedisStore(Store):
         self._delete = self._r.register_script(_DELETE)
         self._renew = self._r.register_script(_RENEW)
         self._release = self._r.register_script(_RELEASE)
+        self._put_once = self._r.register_script(_PUT_ONCE)
+        self._take_once = self._r.register_script(_TAKE_ONCE)
+        self._once_kinds: set[str] = set()  # kinds this process wrote: purge_expired trims their index
 
     def _k(self, kind: str, name: str) -> str:
         return f"{self.prefix}{kind}:{name}"
@@ -104,9 +124,10 @@ class RedisStore(Store):
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from None
 
-    async def delete(self, username: str) -> bool:
+    async def delete(self, username: str, *, api_key_hash: str = "") -> bool:
         try:
-            return bool(await self._delete(keys=[self._k("user", username)], args=[self.prefix, username]))
+            args = [self.prefix, username, api_key_hash]
+            return bool(await self._delete(keys=[self._k("user", username)], args=args))
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from None
 
@@ -121,18 +142,32 @@ class RedisStore(Store):
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from None
 
-    async def put_once(self, key: str, value: dict[str, Any], ttl: float) -> None:
+    def _once_keys(self, key: str) -> list[str]:
+        return [self._k("once", key), self._k("once-index", once_kind(key))]
+
+    async def put_once(self, key: str, value: dict[str, Any], ttl: float, *, cap: int = 0) -> bool:
+        now = time.time()
+        self._once_kinds.add(once_kind(key))
+        args: list[str | int | float] = [json.dumps(value), max(1, int(ttl * 1000)), now, now + ttl, cap]
         try:
-            await self._r.set(self._k("once", key), json.dumps(value), px=max(1, int(ttl * 1000)))
+            return bool(await self._put_once(keys=self._once_keys(key), args=args))
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from None
 
     async def take_once(self, key: str) -> dict[str, Any] | None:
         try:
-            raw = await self._r.getdel(self._k("once", key))
+            raw = await self._take_once(keys=self._once_keys(key))
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from None
         return dict(json.loads(raw)) if raw else None
+
+    async def purge_expired(self) -> int:
+        # Values and leases expire in redis itself; only the cap's indexes need trimming.
+        try:
+            return sum([int(await self._r.zremrangebyscore(self._k("once-index", kind), "-inf", time.time()))
+                        for kind in sorted(self._once_kinds)])  # fmt: skip
+        except RedisError as exc:
+            raise StoreError(f"redis: {exc}") from None
 
     async def acquire_lease(self, name: str, owner: str, ttl: float) -> bool:
         try:

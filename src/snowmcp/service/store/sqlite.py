@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from snowmcp.service.store.base import Store, StoreError, UserRecord, check_version
+from snowmcp.service.store.base import Store, StoreError, UserRecord, check_version, once_kind
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -26,6 +26,7 @@ CREATE TABLE IF NOT EXISTS users (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS users_api_key ON users(api_key_hash);
 CREATE TABLE IF NOT EXISTS once (k TEXT PRIMARY KEY, v TEXT NOT NULL, expires REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS once_expires ON once(expires);
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL);
 """
 
@@ -98,8 +99,11 @@ class SqliteStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from None
 
-    async def delete(self, username: str) -> bool:
+    async def delete(self, username: str, *, api_key_hash: str = "") -> bool:
         try:
+            if api_key_hash:
+                return self._db.execute("DELETE FROM users WHERE username = ? AND api_key_hash = ?",
+                                        (username, api_key_hash)).rowcount > 0  # fmt: skip
             return self._db.execute("DELETE FROM users WHERE username = ?", (username,)).rowcount > 0
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from None
@@ -107,10 +111,28 @@ class SqliteStore(Store):
     async def list_users(self) -> list[UserRecord]:
         return [UserRecord.from_json(r[0]) for r in self._q("SELECT data FROM users ORDER BY username")]
 
-    async def put_once(self, key: str, value: dict[str, Any], ttl: float) -> None:
+    async def put_once(self, key: str, value: dict[str, Any], ttl: float, *, cap: int = 0) -> bool:
+        # Expired rows are left to purge_expired(): deleting them here made every sign-in pay
+        # for a table scan. The cap counts a key range of the primary key (bounded by the cap).
         now = time.time()
-        self._q("DELETE FROM once WHERE expires < ?", (now,))
-        self._q("INSERT OR REPLACE INTO once(k, v, expires) VALUES(?,?,?)", (key, json.dumps(value), now + ttl))
+        row = (key, json.dumps(value), now + ttl)
+        if cap <= 0:
+            self._q("INSERT OR REPLACE INTO once(k, v, expires) VALUES(?,?,?)", row)
+            return True
+        kind = once_kind(key)
+        # One statement: the count and the insert cannot interleave with another process's.
+        rows = self._q(
+            "INSERT OR REPLACE INTO once(k, v, expires) SELECT ?,?,? WHERE (SELECT count(*) FROM once "
+            "WHERE k >= ? AND k < ? AND expires >= ?) < ? RETURNING k",
+            (*row, kind + ":", kind + ";", now, cap),
+        )
+        return bool(rows)
+
+    async def purge_expired(self) -> int:
+        now = time.time()
+        gone = len(self._q("DELETE FROM once WHERE expires < ? RETURNING k", (now,)))
+        self._q("DELETE FROM leases WHERE expires < ?", (now,))
+        return gone
 
     async def take_once(self, key: str) -> dict[str, Any] | None:
         # DELETE ... RETURNING is atomic: two callers racing for one code cannot both get it.

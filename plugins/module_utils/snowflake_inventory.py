@@ -30,6 +30,7 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_mcp_spec im
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import (
     IdentifierError,
     display,
+    login_key,
     normalize,
     qualified_display,
 )
@@ -222,7 +223,7 @@ def validate_inventory(inv: dict[str, Any]) -> list[str]:
             problems.append(f"{what}.login {login!r} contains control characters or is too long")
         else:
             what = f"mcp_users[{i}] ({login})"
-            key = login.casefold()
+            key = login_key(login)
             if key in logins:
                 problems.append(f"{what}: duplicate login (same as mcp_users[{logins[key]}]; logins compare case-insensitively)")
             logins.setdefault(key, i)

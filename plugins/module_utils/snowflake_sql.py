@@ -41,6 +41,15 @@ RESERVED = frozenset(
 )
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def login_key(login: str) -> str:
+    """A login name as Snowflake compares it: ASCII letters case-insensitively, nothing else
+    folded (`str.casefold()` would make the Kelvin sign U+212A equal to `k`)."""
+    return login.translate(_ASCII_LOWER)
+
+
 class IdentifierError(ValueError):
     """A name that cannot be a Snowflake identifier (empty, too long, control characters)."""
 

@@ -78,6 +78,7 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_module impo
     snowflake_module,
 )
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_runner import Runner
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import login_key
 
 
 def _bool(value: Any) -> bool:
@@ -93,13 +94,13 @@ def resolve(logins: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
     by_login: dict[str, dict[str, Any]] = {}
     for row in rows:
         login = str(row.get("login_name") or row.get("name") or "")
-        by_login.setdefault(login.casefold(), row)
+        by_login.setdefault(login_key(login), row)
     users: dict[str, Any] = {}
     missing: list[str] = []
     disabled: list[str] = []
     no_wh: list[str] = []
     for login in logins:
-        found = by_login.get(login.casefold())
+        found = by_login.get(login_key(login))
         if found is None:
             users[login] = {"exists": False}
             missing.append(login)

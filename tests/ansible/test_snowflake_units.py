@@ -185,6 +185,18 @@ def test_inventory_validation_and_plan() -> None:
     assert "allow_non_tls_redirect_uri" not in result["integration"]
 
 
+def test_logins_compare_like_snowflake_ascii_case_only() -> None:
+    inv = base_inventory(1)
+    first = inv["mcp_users"][0]["login"]
+    inv["mcp_users"].append({"login": first.upper(), "roles": ["MCP_USERS"]})
+    assert [p for p in validate_inventory(inv) if "duplicate login" in p], "ASCII case folds"
+    inv = base_inventory(1)
+    inv["mcp_users"] += [{"login": "kate@example.com", "roles": ["MCP_USERS"]},
+                         {"login": "\u212aate@example.com", "roles": ["MCP_USERS"]}]  # KELVIN SIGN  # fmt: skip
+    assert validate_inventory(inv) == [], "U+212A is not k to Snowflake: two different logins"
+    assert sql.login_key("\u212aATE@Example.com") == "\u212aate@example.com"
+
+
 def test_list_entries_that_are_not_mappings_are_named_and_skipped() -> None:
     inv = base_inventory(1)
     inv["snowflake_mcp_roles"].insert(0, "MCP_USERS")

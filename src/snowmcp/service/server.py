@@ -1,19 +1,20 @@
 """How the service is served: the uvicorn options every way of running it must use.
 
-`snowmcp-service serve` passes `UVICORN_OPTIONS` to uvicorn; anything else that serves
-`snowmcp.service.app:build_app` (a gunicorn uvicorn-worker class, a supervisor) must pass
-the same, in particular:
+`snowmcp-service serve` passes `uvicorn_options(settings)` to uvicorn; anything else that
+serves `snowmcp.service.app:build_app` (a gunicorn uvicorn-worker class, a supervisor) must
+pass the same, in particular:
 
 - `proxy_headers=False`: uvicorn otherwise believes X-Forwarded-For from 127.0.0.1 (its
   `forwarded_allow_ips` default, and gunicorn's), so any client behind a proxy that passes
   the header through could pick its own address. The app decides the client address itself
   from SNOWMCP_TRUSTED_PROXIES.
-- the h11 parser with `h11_max_incomplete_event_size`: it refuses a request head (request
-  line + headers) larger than that while reading it. httptools (uvicorn's default when
-  installed) has no such bound and would buffer a 16 MB header.
-- `HeaderTimeoutH11Protocol`: a client must send a whole request head within
-  `timeout_keep_alive` seconds (SNOWMCP_READ_TIMEOUT) of connecting (uvicorn only times out idle keep-alive
-  connections, so a client dripping header bytes could hold a connection for ever).
+- `http=` one of the protocol classes below. uvicorn's parsers keep a request head
+  (request line + headers) in memory until it is complete, with no bound for httptools
+  (a 16 MB header was accepted) and no time limit on a fresh connection for either. These
+  subclasses refuse a head larger than SNOWMCP_MAX_HEADER_BYTES + 4 KiB while it arrives
+  (431, connection closed) and close a connection whose head is not complete within
+  `timeout_keep_alive` (SNOWMCP_READ_TIMEOUT) seconds. The app itself answers 431 for too
+  many headers (SNOWMCP_MAX_HEADERS) and enforces body size and time.
 """
 
 from __future__ import annotations
@@ -25,17 +26,17 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from snowmcp.service.config import Settings
 
-HEADER_TIMEOUT = 10  # seconds to send a request head (also the idle keep-alive time): SNOWMCP_READ_TIMEOUT
 REQUEST_LINE = 4096  # bytes allowed for the request line on top of SNOWMCP_MAX_HEADER_BYTES
+_REFUSED_HEAD = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+                 b"connection: close\r\ncontent-length: 67\r\n\r\n"
+                 b'{"error":"headers_too_large","message":"request headers too large"}')  # fmt: skip
 
 
 class HeaderTimeoutH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a deadline for the request head.
-
-    uvicorn arms its keep-alive timer after a response and disarms it on any byte received.
-    Here it is also armed when the connection opens and only disarmed once a complete
-    request head has been parsed (uvicorn does that itself on the h11.Request event).
-    """
+    """uvicorn's h11 protocol (head size bounded by h11_max_incomplete_event_size) with a
+    deadline for the request head: uvicorn arms its keep-alive timer after a response and
+    disarms it on any byte received; here it is also armed when the connection opens and only
+    disarmed once a complete head is parsed (uvicorn does that on the h11.Request event)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -47,10 +48,61 @@ class HeaderTimeoutH11Protocol(H11Protocol):
         self.handle_events()
 
 
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # httptools not installed: the h11 protocol above is used
+    HttpToolsProtocol = None  # type: ignore[assignment, misc]
+
+if HttpToolsProtocol is not None:
+
+    class BoundedHttpToolsProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol (the fast parser) with the request head bounded in
+        size and time. Bytes are counted from the end of one request to the end of the next
+        head; the keep-alive timer runs over that whole span."""
+
+        max_head = REQUEST_LINE + 16384
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._in_head, self._head_bytes = True, 0
+            self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
+                                                                self.timeout_keep_alive_handler)  # fmt: skip
+
+        def data_received(self, data: bytes) -> None:
+            if self.transport.is_closing():
+                return
+            timer, self.timeout_keep_alive_task = self.timeout_keep_alive_task, None  # super() would cancel it
+            if self._in_head:
+                self._head_bytes += len(data)
+            super().data_received(data)
+            if self._in_head:
+                if self._head_bytes > self.max_head:
+                    self.transport.write(_REFUSED_HEAD)
+                    self.transport.close()
+                    return
+                if self.timeout_keep_alive_task is None:
+                    self.timeout_keep_alive_task = timer
+            elif timer is not None:
+                timer.cancel()
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            self._unset_keepalive_if_required()
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            self._in_head, self._head_bytes = True, 0
+            super().on_message_complete()
+
+    _PROTOCOL: type[asyncio.Protocol] = BoundedHttpToolsProtocol
+else:
+    _PROTOCOL = HeaderTimeoutH11Protocol
+
+
 UVICORN_OPTIONS: dict[str, Any] = {
-    "http": f"{__name__}:HeaderTimeoutH11Protocol",
+    "http": f"{__name__}:{_PROTOCOL.__name__}",
     "h11_max_incomplete_event_size": REQUEST_LINE + 16384,
-    "timeout_keep_alive": HEADER_TIMEOUT,
+    "timeout_keep_alive": 10,  # SNOWMCP_READ_TIMEOUT's default
     "proxy_headers": False,
     "forwarded_allow_ips": "",
     "access_log": False,  # query strings carry sign-in codes: the audit log replaces it
@@ -60,5 +112,7 @@ UVICORN_OPTIONS: dict[str, Any] = {
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """UVICORN_OPTIONS with the request-head bound taken from SNOWMCP_MAX_HEADER_BYTES."""
-    return {**UVICORN_OPTIONS, "h11_max_incomplete_event_size": REQUEST_LINE + settings.max_header_bytes,
+    head = REQUEST_LINE + settings.max_header_bytes
+    protocol = type(_PROTOCOL.__name__, (_PROTOCOL,), {"max_head": head})  # h11 ignores max_head
+    return {**UVICORN_OPTIONS, "http": protocol, "h11_max_incomplete_event_size": head,
             "timeout_keep_alive": settings.read_timeout}

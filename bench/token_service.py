@@ -2,6 +2,7 @@
 seed guide's Flask service as the baseline; refreshes per token lifetime; memory at 10,000 users.
 
 Reproduce:  make bench   (or: .venv/bin/python -m bench.token_service [--seconds 8])
+            .venv/bin/python -m bench.token_service --case flood   (the abuse case alone, ~40 s)
 Needs: redis-server on PATH, network access to PyPI once (the baseline's Flask is installed into
 .cache/bench/baseline-venv, outside the project). The baseline's code is extracted from
 ../shared/seed/ next to the checkout (or $SNOWMCP_SEED_GUIDE) into a temporary folder at run time, its token URL
@@ -16,6 +17,11 @@ not a user). Resident memory is read from /proc after the load. The refresh phas
 real users in through the emulator's OAuth pages with 8 s access tokens and keeps 32
 connections busy for two token lifetimes, then counts refresh requests at the emulator.
 Load generator and service share the machine's cores, as in the seed guide's measurement.
+
+The flood case (`--case flood`): one signed-in user's `GET /v1/token` (one connection,
+closed loop) measured alone and then while 24 connections from a separate process flood
+`GET /v1/login` (unauthenticated sign-in starts), with the service's default sign-in limits;
+and the service's memory before and after 100 MB request bodies (declared and chunked).
 """
 
 from __future__ import annotations
@@ -105,9 +111,9 @@ def load(url: str, paths: list[tuple[str, str]], seconds: float, conns: int = CO
     }  # fmt: skip
 
 
-def rss_mb(pid: int) -> float:
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -153,6 +159,87 @@ def bench_service(work: Path, emu: Emulator, integ: Any, store_url: str, seconds
         return result
     finally:
         svc.stop()
+
+
+# ---------------------------------------------------------------- flood and big bodies
+FLOOD_CONNECTIONS = 24
+
+
+def _flood_path() -> str:
+    _, challenge = pkce()
+    return "/v1/login?" + urllib.parse.urlencode({"port": 50000, "state": "bench-flood-state", "code_challenge": challenge})
+
+
+def flood_worker(url: str, seconds: float) -> int:
+    """Run in a separate process, so the flood does not slow the measuring client's own loop."""
+    result = load(url, [(_flood_path(), "")], seconds, conns=FLOOD_CONNECTIONS)
+    print(json.dumps(result))
+    return 0
+
+
+def _send_big_body(port: int, mb: int, chunked: bool) -> str:
+    """POST `mb` MB to /v1/login/exchange as fast as the service takes it; returns the status line."""
+    import socket
+
+    body = b"x" * (1024 * 1024)
+    framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {mb * 1024 * 1024}"
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(f"POST /v1/login/exchange HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n".encode())
+        try:
+            for _ in range(mb):
+                sock.sendall(b"100000\r\n" + body + b"\r\n" if chunked else body)
+        except OSError:
+            pass  # the service refused and closed: it stopped reading
+        try:
+            return sock.recv(200).split(b"\r\n", 1)[0].decode() or "closed"
+        except OSError:
+            return "closed"
+
+
+def bench_flood(work: Path, emu: Emulator, integ: Any, seconds: float) -> dict[str, Any]:
+    store_url = f"sqlite:///{work}/flood.db"
+    (key,) = asyncio.run(_seed_users(store_url, 1))
+    env = service_env(emu, integ, store_url, SNOWMCP_AUDIT_LOG=str(work / "flood-audit.jsonl"),
+                      SNOWMCP_LOG_LEVEL="warning", SNOWMCP_SIGNIN_RATE="1", SNOWMCP_SIGNIN_BURST="20")  # the defaults
+    svc = ServiceProc(work / "flood", env, port=free_port(), name="flood").start()
+    assert svc.proc is not None
+    out: dict[str, Any] = {}
+    try:
+        user = [("/v1/token", key)]
+        out["quiet"] = load(svc.url, user, seconds, conns=1)
+        flood = subprocess.Popen([sys.executable, "-m", "bench.token_service", "--flood-worker", svc.url,
+                                  str(seconds + 4)], cwd=ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+        time.sleep(2.0)  # the flood is under way (and warmed up) before measuring
+        out["flooded"] = load(svc.url, user, seconds, conns=1)
+        flood_out, _ = flood.communicate(timeout=seconds + 60)
+        out["flood"] = json.loads(flood_out.strip().splitlines()[-1])
+        out["rss_before"] = rss_mb(svc.proc.pid)
+        out["big"] = [_send_big_body(svc.port, 100, chunked) for chunked in (False, True)]
+        out["rss_after"] = rss_mb(svc.proc.pid)
+        out["rss_peak"] = rss_mb(svc.proc.pid, "VmHWM")
+        out["token_after"] = svc.request("GET", "/v1/token", key)[0]
+    finally:
+        svc.stop()
+    return out
+
+
+def report_flood(r: dict[str, Any], seconds: float) -> list[tuple[str, bool]]:
+    q, f, fl = r["quiet"], r["flooded"], r["flood"]
+    print(f"\nFlood: one signed-in user's GET /v1/token (1 connection, {seconds:.0f} s) alone and during a "
+          f"{FLOOD_CONNECTIONS}-connection GET /v1/login flood from another process (default sign-in limits)")
+    print(f"{'':28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'/v1/token, quiet':28} {q['rps']:8.0f} {q['p50_ms']:8.2f} {q['p99_ms']:8.2f} {q['errors']:7.0f}")
+    print(f"{'/v1/token, during the flood':28} {f['rps']:8.0f} {f['p50_ms']:8.2f} {f['p99_ms']:8.2f} {f['errors']:7.0f}")
+    print(f"{'the flood (/v1/login)':28} {fl['rps']:8.0f} {fl['p50_ms']:8.2f} {fl['p99_ms']:8.2f}   "
+          f"({fl['errors']:.0f} of {fl['requests']:.0f} answered non-200: 429 past the limits, 302 for the rest)")
+    print(f"  p99 during the flood / quiet p99 = {f['p99_ms'] / q['p99_ms']:.2f}x")
+    print(f"\nMemory: RSS {r['rss_before']:.1f} MB before and {r['rss_after']:.1f} MB after two 100 MB request "
+          f"bodies (Content-Length, then chunked); peak RSS of the process {r['rss_peak']:.1f} MB; "
+          f"answers: {r['big']}; /v1/token afterwards: {r['token_after']}")
+    return [
+        ("flood: /v1/token p99 during the flood <= 2x quiet p99", f["p99_ms"] <= 2 * q["p99_ms"]),
+        ("100 MB request: < 10 MB more RSS", r["rss_after"] - r["rss_before"] < 10 and r["rss_peak"] - r["rss_before"] < 10),
+    ]  # fmt: skip
 
 
 # ---------------------------------------------------------------- baseline (seed guide)
@@ -277,7 +364,13 @@ def bench_refreshes(work: Path, redis_url: str, seconds_per_lifetime: int = 8) -
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=8.0, help="measured seconds per throughput run")
+    ap.add_argument("--case", choices=["all", "flood"], default="all", help="flood: only the abuse case")
+    ap.add_argument("--flood-worker", nargs=2, metavar=("URL", "SECONDS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.flood_worker:
+        return flood_worker(args.flood_worker[0], float(args.flood_worker[1]))
+    if args.case == "flood":
+        return main_flood(args.seconds)
     load_at_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="snowmcp-bench-") as tmp:
         work = Path(tmp)
@@ -291,6 +384,7 @@ def main() -> int:
                 "snowmcp redis": bench_service(work, emu, integ, redis.url, args.seconds, "redis"),
             }
             refresh = bench_refreshes(work, redis.url.replace("/0", "/1"))
+            flood = bench_flood(work, emu, integ, args.seconds)
         finally:
             redis.stop()
             emu.stop()
@@ -321,6 +415,7 @@ def main() -> int:
     print(f"  = {refresh['refreshes'] / refresh['due']:.2f} refreshes per token that came due (<= 1.00: never more "
           f"than one refresh per user per token lifetime; a token comes due {8 - 2} s into its 8 s life)")
     goals = [
+        *report_flood(flood, args.seconds),
         ("throughput >= 3x baseline (sqlite)", rows["snowmcp sqlite"]["rps"] >= 3 * base),
         ("throughput >= 3x baseline (redis)", rows["snowmcp redis"]["rps"] >= 3 * base),
         ("p99 < 20 ms (sqlite, redis)", max(rows["snowmcp sqlite"]["p99_ms"], rows["snowmcp redis"]["p99_ms"]) < 20),
@@ -331,6 +426,25 @@ def main() -> int:
     for text, ok in goals:
         print(f"  [{'met' if ok else 'MISSED'}] {text}")
     print("\nReproduce: .venv/bin/python -m bench.token_service  (make bench runs it)")
+    return 0
+
+
+def main_flood(seconds: float) -> int:
+    load_at_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix="snowmcp-bench-") as tmp:
+        work = Path(tmp)
+        emu = Emulator(work / "emu").start()
+        try:
+            integ = setup_integration(emu, f"http://127.0.0.1:{free_port()}/v1/oauth/callback")
+            result = bench_flood(work, emu, integ, seconds)
+        finally:
+            emu.stop()
+    print(f"Load average at start: {load_at_start} (other work on the machine skews these figures)")
+    goals = report_flood(result, seconds)
+    print("\nGoals:")
+    for text, ok in goals:
+        print(f"  [{'met' if ok else 'MISSED'}] {text}")
+    print("\nReproduce: .venv/bin/python -m bench.token_service --case flood")
     return 0
 
 

@@ -8,7 +8,7 @@ service), alternating, after warm-up runs:
 - snowmcp: `snowmcp headers` from the client wheel installed into a fresh virtual environment
   (what the onboarding role installs), key in the 0600 credentials file.
 - snowmcp, key in a keyring: the same with the `keyring` package installed and the key behind
-  the keyring API (a file-backed test backend, tests/workstation/filekeyring.py, standing in for
+  the keyring API (a file-backed test backend, harness/filekeyring.py, standing in for
   the OS keyring this machine lacks): shows what importing `keyring` adds.
 - guide one-liner: `curl -s $URL | python3 -c "import sys, json; print(json.load(sys.stdin)
   ['access_token'])"`. The guide's target, the unauthenticated `/token/<user>`, does not exist
@@ -98,16 +98,16 @@ def main() -> int:
         ring_cfg.mkdir(parents=True, mode=0o700)
         (ring_cfg / "config.toml").write_text(f'service_url = "{svc.url}"\n')
         ring_env = dict(env, HOME=str(ring_home), SNOWMCP_KEYRING="1", TEST_KEYRING_FILE=str(work / "ring.json"),
-                        PYTHON_KEYRING_BACKEND="filekeyring.FileKeyring",
-                        PYTHONPATH=str(ROOT / "tests" / "workstation"))  # fmt: skip
+                        PYTHON_KEYRING_BACKEND="harness.filekeyring.FileKeyring",
+                        PYTHONPATH=str(ROOT))  # fmt: skip
         save = "from snowmcp.client import credentials; import sys; credentials.save(*sys.argv[1:])"
         subprocess.run([str(shim.parent / "python"), "-c", save, api_key, "alice@example.com", svc.url],
                        env=ring_env, check=True)  # fmt: skip
-        env.update(TEST_KEYRING_FILE=ring_env["TEST_KEYRING_FILE"], PYTHON_KEYRING_BACKEND="filekeyring.FileKeyring")
+        env.update(TEST_KEYRING_FILE=ring_env["TEST_KEYRING_FILE"], PYTHON_KEYRING_BACKEND="harness.filekeyring.FileKeyring")
         contenders = {
             "snowmcp headers (cold process)": f'"{shim}" headers',
             "snowmcp headers, key in keyring": (
-                f'HOME="{ring_home}" SNOWMCP_KEYRING=1 PYTHONPATH="{ROOT}/tests/workstation" "{shim}" headers'
+                f'HOME="{ring_home}" SNOWMCP_KEYRING=1 PYTHONPATH="{ROOT}" "{shim}" headers'
             ),
             "guide one-liner (curl | python3)": (
                 'curl -s -H "Authorization: Bearer $SNOWMCP_API_KEY" "$TOKEN_URL" | python3 -c '

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.procs import ROOT
 from snowmcp.client import config, credentials, login
 from snowmcp.client.errors import ClientError
 
@@ -165,19 +166,19 @@ def test_key_goes_to_a_usable_keyring_and_logout_clears_it(home: Path, monkeypat
     store = home / "keyring.json"
     monkeypatch.setenv("SNOWMCP_KEYRING", "auto")
     monkeypatch.setenv("TEST_KEYRING_FILE", str(store))
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "filekeyring.FileKeyring")
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "harness.filekeyring.FileKeyring")
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
     import keyring.core
 
     monkeypatch.setattr(keyring.core, "_keyring_backend", None)  # re-read the backend choice
     saved = credentials.save("key-in-ring", "alice@example.com", "https://svc.example")
     record = json.loads((home / ".config" / "snowmcp" / "credentials").read_text())
     assert saved.storage == "keyring" and record["storage"] == "keyring" and "api_key" not in record
-    assert record["keyring_backend"] == "filekeyring.FileKeyring"
+    assert record["keyring_backend"] == "harness.filekeyring.FileKeyring"
     assert json.loads(store.read_text()) == {"snowmcp\0https://svc.example": "key-in-ring"}
     assert credentials.load().api_key == "key-in-ring"
     proc = cli(home, "logout", SNOWMCP_KEYRING="auto", TEST_KEYRING_FILE=str(store),
-               PYTHON_KEYRING_BACKEND="filekeyring.FileKeyring", PYTHONPATH=str(Path(__file__).resolve().parent))  # fmt: skip
+               PYTHON_KEYRING_BACKEND="harness.filekeyring.FileKeyring", PYTHONPATH=str(ROOT))  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(store.read_text()) == {} and not (home / ".config" / "snowmcp" / "credentials").exists()
 
@@ -250,9 +251,8 @@ def test_bad_client_settings_get_one_clear_line(home: Path, env: dict[str, str],
 
 def test_headers_deadline_covers_a_stuck_keyring(home: Path) -> None:
     """An OS keyring waiting on an unlock prompt must not keep Claude Code's helper past its limit."""
-    here = str(Path(__file__).resolve().parent)
     ring = {"SNOWMCP_KEYRING": "auto", "TEST_KEYRING_FILE": str(home / "keyring.json"),
-            "PYTHON_KEYRING_BACKEND": "filekeyring.FileKeyring", "PYTHONPATH": here}  # fmt: skip
+            "PYTHON_KEYRING_BACKEND": "harness.filekeyring.FileKeyring", "PYTHONPATH": str(ROOT)}  # fmt: skip
     code = "from snowmcp.client import credentials; credentials.save('key-in-ring', 'a@b.c', 'http://127.0.0.1:9')"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SNOWMCP_")}, "HOME": str(home), **ring}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)

@@ -1,6 +1,6 @@
 """A keyring backend for tests: the real `keyring` API, storage in a JSON file ($TEST_KEYRING_FILE).
 
-Selected with PYTHON_KEYRING_BACKEND=filekeyring.FileKeyring; stands in for the OS keyring
+Selected with PYTHON_KEYRING_BACKEND=harness.filekeyring.FileKeyring (repository root on PYTHONPATH); stands in for the OS keyring
 (macOS Keychain, Secret Service), which this CI machine does not have. TEST_KEYRING_HANG=1
 makes reads block, like a locked keyring waiting for an unlock prompt.
 """

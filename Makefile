@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo demo-stop test test-fast lint bench clean
+.PHONY: venv demo demo-stop test test-fast lint sanity bench clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,12 @@ lint: venv
 	  n=$$(basename $$m .py); \
 	  $(BIN)/ansible-doc -M plugins/modules $$n >/dev/null || { echo "ansible-doc fails for $$n"; exit 1; }; \
 	done; echo "ansible-doc renders every module"
+	$(MAKE) --no-print-directory sanity
+
+# ansible-test sanity on the built collection, offline (see tests/sanity/run.py).
+# One test: make sanity SANITY_ARGS='--test pylint'
+sanity: venv
+	$(BIN)/python tests/sanity/run.py $(SANITY_ARGS)
 
 bench: venv
 	@for b in bench/*.py; do n=$$(basename $$b .py); case $$n in __init__|helpers) continue;; esac; \

@@ -16,7 +16,7 @@ the input can list); OWNERSHIP is never touched.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import (
     IdentifierError,
@@ -84,7 +84,8 @@ class Membership:
         return f"REVOKE ROLE {ident(self.role)} FROM {self.grantee_kind} {ident(self.grantee)}"
 
 
-Edge = Privilege | Membership
+# typing.Union, not `|`: this alias is evaluated at import, and targets may run Python 3.9.
+Edge = Union[Privilege, Membership]
 
 
 @dataclass

@@ -361,7 +361,7 @@ def _quoted(stored: str) -> str:
 
 def account_plan(inv: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any]:
     """Arguments for every module task, from a validated inventory and snowflake_user_info's `users`."""
-    roles = [r for r in inv.get("snowflake_mcp_roles") or []]
+    roles = list(inv.get("snowflake_mcp_roles") or [])
     role_items = [{"name": r["name"], **({"comment": r["comment"]} if r.get("comment") is not None else {})} for r in roles]
     role_names = mcp_role_names(inv)
 

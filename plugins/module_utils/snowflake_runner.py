@@ -66,6 +66,10 @@ class Runner:
     # ---- connection ------------------------------------------------------------
     @property
     def conn(self) -> Any:
+        return self.open_connection()
+
+    def open_connection(self) -> Any:
+        """The connection, opened on first use."""
         if self._conn is None:
             try:
                 self._conn = self._connector(self.params)
@@ -92,7 +96,7 @@ class Runner:
             if cur.description is None:
                 return []
             names = [d[0].lower() for d in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]  # noqa: B905
+            return [dict(zip(names, row)) for row in cur.fetchall()]
         except SnowflakeError:
             raise
         except Exception as exc:
@@ -121,9 +125,9 @@ class Runner:
         """Run independent reads, a few at a time; results in input order."""
         if not reads:
             return []
-        self.queries.extend(self.mask(sql) for sql, _ in reads)
+        self.queries.extend(self.mask(sql) for sql, _what in reads)
         self.requests += len(reads)
-        _ = self.conn  # connect once, before the threads share it
+        self.open_connection()  # once, before the threads share it
         if len(reads) == 1:
             return [self._fetch(*reads[0]) or []]
         with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, len(reads))) as pool:

@@ -78,7 +78,7 @@ notes:
   - Claude Code may rewrite C(~/.claude.json) while it runs; the module re-reads the file just
     before replacing it and starts over if it changed in between.
 author:
-  - snowmcp maintainers
+  - snowmcp maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -128,6 +128,7 @@ reserialized:
 
 import json
 import os
+import pwd
 import re
 import stat
 import tempfile
@@ -284,7 +285,7 @@ def remove_member(text: str, obj_start: int, key: str) -> str:
 def edit_text(text: str, name: str, entry: dict[str, Any] | None, unit_default: str = "  ") -> str:
     """The file text with mcpServers[name] set to entry (None removes it)."""
     top = _skip_ws(text, 0)
-    members, _ = scan_object(text, top)
+    members = scan_object(text, top)[0]
     unit = _unit(text, members) if members else unit_default
     servers = _find(members, "mcpServers")
     if entry is None:
@@ -310,14 +311,19 @@ def masked(entry: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
+def own_home() -> str:
+    """The running user's home as `~` means it: $HOME, else the password database."""
+    return os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
+
+
 def target_path(params: dict[str, Any]) -> str:
     if params["path"]:
         path = params["path"]
     elif params["scope"] == "user":
-        path = os.path.join(params["home"] or os.path.expanduser("~"), ".claude.json")
+        path = os.path.join(params["home"] or own_home(), ".claude.json")
     else:
         path = os.path.join(params["project_dir"], ".mcp.json")
-    return os.path.realpath(os.path.expanduser(path))
+    return os.path.realpath(path)  # the options are type=path: already expanded
 
 
 def parse_mode(module: AnsibleModule, raw: Any) -> int:

@@ -17,7 +17,7 @@ description:
     Other privileges (OWNERSHIP, C(CREATE TABLE) on a schema, anything on tables) are never touched.
   - Supports check mode (returns the plan) and diff mode (each affected role's grants before and after).
 version_added: "0.1.0"
-author: snowmcp
+author: snowmcp maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - snowmcp.core.snowflake
 options:
@@ -175,7 +175,7 @@ def converge(runner: Runner, params: dict[str, Any]) -> dict[str, Any]:
         reads.append((f"SHOW GRANTS OF ROLE {ident(role)}", f"reading grants of role {role}"))
         kinds.append(("of", role))
     current: set[Edge] = set()
-    for (kind, role), rows in zip(kinds, runner.read_many(reads)):  # noqa: B905
+    for (kind, role), rows in zip(kinds, runner.read_many(reads)):
         current |= parse_grants_to(role, rows) if kind == "to" else parse_grants_of(role, rows)
 
     todo = plan(desired, current, state)

@@ -15,7 +15,7 @@ description:
     in the same request, so nobody loses access.
   - Supports check mode (returns the plan) and diff mode.
 version_added: "0.1.0"
-author: snowmcp
+author: snowmcp maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - snowmcp.core.snowflake
 options:
@@ -59,7 +59,10 @@ options:
         description: Description for the model.
         type: str
       config:
-        description: Type-specific settings (C(SYSTEM_EXECUTE_SQL) - read_only, query_timeout, warehouse; C(GENERIC) - type, warehouse, query_timeout, input_schema).
+        description:
+          - Type-specific settings.
+          - C(SYSTEM_EXECUTE_SQL) - read_only, query_timeout, warehouse.
+          - C(GENERIC) - type, warehouse, query_timeout, input_schema.
         type: dict
   state:
     description: Whether the server should exist.

@@ -18,7 +18,7 @@ description:
     stop working.
   - Supports check mode (returns the plan) and diff mode.
 version_added: "0.1.0"
-author: snowmcp
+author: snowmcp maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - snowmcp.core.snowflake
 options:
@@ -276,6 +276,9 @@ def main() -> None:
         spec[option] = entry
     spec["client_type"]["choices"] = ["CONFIDENTIAL", "PUBLIC"]
     spec["use_secondary_roles"]["choices"] = ["IMPLICIT", "NONE"]
+    # Lifetimes in seconds: "token" in the name, but not secrets.
+    spec["refresh_token_validity"]["no_log"] = False
+    spec["access_token_validity"]["no_log"] = False
     module = snowflake_module(spec)
     run_module(module, lambda runner: converge(runner, module.params))
 

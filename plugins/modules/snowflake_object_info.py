@@ -17,7 +17,7 @@ description:
   - Read-only; never reports a change. Runs in check mode too. The account play uses it to fail, before any
     change, when the inventory names objects that do not exist.
 version_added: "0.1.0"
-author: snowmcp
+author: snowmcp maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - snowmcp.core.snowflake
 options:
@@ -153,7 +153,7 @@ def main() -> None:
                 parse(option, name)  # a bad name fails before any read
         wanted = [option for option, names in requested.items() if names]
         reads = [(KINDS[o][2], f"reading {o.replace('_', ' ')}") for o in wanted]
-        rows = dict(zip(wanted, runner.read_many(reads)))  # noqa: B905
+        rows = dict(zip(wanted, runner.read_many(reads)))
         return {"changed": False, **check(requested, rows)}
 
     run_module(module, body)

@@ -11,7 +11,7 @@ description:
   - Reads current roles with a single C(SHOW ROLES), plans in memory, and sends all changes in one request.
   - Supports check mode (returns the plan) and diff mode.
 version_added: "0.1.0"
-author: snowmcp
+author: snowmcp maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - snowmcp.core.snowflake
 options:

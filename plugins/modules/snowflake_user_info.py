@@ -13,7 +13,7 @@ description:
   - Login names compare case-insensitively, as Snowflake does. A login with no user is reported, never guessed.
   - Read-only; never reports a change. Runs in check mode too.
 version_added: "0.1.0"
-author: snowmcp
+author: snowmcp maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - snowmcp.core.snowflake
 options:

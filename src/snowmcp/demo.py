@@ -365,7 +365,7 @@ def scripted_sign_in(url: str, username: str, password: str, log: list[str] | No
     a real HTTP request; query strings are logged without their values.
     """
     trail = log if log is not None else []
-    for _ in range(10):
+    for _hop in range(10):
         status, headers, body = _request(url)
         trail.append(f"GET {_strip_query(url)} -> {status}")
         if status in (301, 302, 303, 307, 308):
@@ -389,7 +389,7 @@ def scripted_sign_in(url: str, username: str, password: str, log: list[str] | No
 
 def _strip_query(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
-    keys = [k for k, _ in urllib.parse.parse_qsl(parts.query)]
+    keys = [k for k, _value in urllib.parse.parse_qsl(parts.query)]
     return urllib.parse.urlunsplit(parts._replace(query="&".join(f"{k}=..." for k in keys)))
 
 

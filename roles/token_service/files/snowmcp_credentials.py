@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Keep the token service's own secrets and rotation progress in one 0600 JSON file."""
 
 from __future__ import annotations
@@ -105,7 +104,7 @@ def run(request):
     elif action in ("encryption_key_begin", "encryption_key_finish"):
         if inv_enc:
             raise Failure("token_service.encryption_keys comes from the inventory: rotate it there "
-                                 "(put the new key first, deploy, run `snowmcp-service keys rotate`, then drop the old key)")
+                          "(put the new key first, deploy, run `snowmcp-service keys rotate`, then drop the old key)")
         if action == "encryption_key_begin" and not data["encryption_rotation"]:
             data["encryption_keys"] = [new_encryption_key(), *data["encryption_keys"][:1]]
             data["encryption_rotation"] = "reencrypting"
@@ -115,7 +114,7 @@ def run(request):
     elif action in ("admin_key_begin", "admin_key_finish"):
         if inv_admin:
             raise Failure("token_service.admin_keys comes from the inventory: rotate it there "
-                                 "(add the new key, deploy, switch callers, remove the old key, deploy)")
+                          "(add the new key, deploy, switch callers, remove the old key, deploy)")
         if action == "admin_key_begin" and not data["admin_rotation"]:
             data["admin_keys"] = [new_admin_key(), *data["admin_keys"][:1]]
             data["admin_rotation"] = "issued"

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run the snowmcp token service with zero-downtime restarts (process and systemd runtimes).
 
 Why this exists: a credential rotation restarts the service, and a plain
@@ -292,7 +291,7 @@ def run_worker(fd: int, ready_file: str, app_ref: str) -> int:
 
     from snowmcp.service.config import load_settings
 
-    module_name, _, attr = app_ref.partition(":")
+    module_name, _colon, attr = app_ref.partition(":")
     build_app = getattr(importlib.import_module(module_name), attr)
     settings = load_settings(os.environ.get("SNOWMCP_CONFIG_FILE") or None)  # SNOWMCP_* from the env file
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -147,7 +147,7 @@ def load() -> Credentials:
 def _keyring_get(backend_path: str, service_url: str) -> str | None:
     """The key from the backend used at sign-in, skipping discovery when it still loads."""
     if _keyring_choice() not in _KEYRING_OFF:
-        module_name, _, class_name = backend_path.rpartition(".")
+        module_name, _dot, class_name = backend_path.rpartition(".")
         if module_name:
             try:
                 import importlib

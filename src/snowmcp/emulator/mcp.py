@@ -150,7 +150,7 @@ class McpEndpoint:
 
     async def handle(self, request: Request) -> Response:
         header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
+        scheme, _space, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             self.ctx.stats.incr("mcp_calls", "unauthorized")
             return _unauthorized("", "Missing OAuth access token.")
@@ -280,7 +280,7 @@ class McpEndpoint:
 
 def _can_use(account: Account, role: str, granted_on: str, parts: list[str]) -> bool:
     """USAGE on a schema object needs USAGE on its database and schema too, as in Snowflake."""
-    db, schema, _ = parts
+    db, schema, _name = parts
     needed = {
         ("DATABASE", qualified(db)),
         ("SCHEMA", qualified(db, schema)),

@@ -310,7 +310,7 @@ class OAuth:
 
     async def authorize(self, request: Request) -> Response:
         if request.method == "GET":
-            params = {k: v for k, v in request.query_params.items()}
+            params = dict(request.query_params.items())
             form: dict[str, str] = {}
         else:
             raw = await request.form()
@@ -429,7 +429,7 @@ class OAuth:
 
     def _client(self, authorization: str, form: dict[str, str]) -> OAuthIntegration:
         """HTTP Basic client authentication with either current secret."""
-        scheme, _, encoded = authorization.partition(" ")
+        scheme, _space, encoded = authorization.partition(" ")
         if scheme.lower() != "basic" or not encoded:
             # Public clients identify themselves with client_id alone (and must use PKCE).
             integ = self._integration_by_client(form.get("client_id", ""))
@@ -440,7 +440,7 @@ class OAuth:
             decoded = base64.b64decode(encoded, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError) as exc:
             raise TokenError(401, "invalid_client", "Client authentication failed.") from exc
-        client_id, _, secret = decoded.partition(":")
+        client_id, _colon, secret = decoded.partition(":")
         integ = self._integration_by_client(client_id)
         if integ is None or not integ.enabled:
             raise TokenError(401, "invalid_client", "Client authentication failed.")

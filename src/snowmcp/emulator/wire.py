@@ -548,7 +548,7 @@ class WireProtocol:
                 "returned": 1,
                 "queryId": parent_id,
                 "resultIds": ",".join(child_ids),
-                "resultTypes": ",".join(str(STATEMENT_TYPE_SELECT) for _ in child_ids),
+                "resultTypes": ",".join(str(STATEMENT_TYPE_SELECT) for _child in child_ids),
                 "numberOfBinds": 0,
                 "arrayBindSupported": False,
                 "statementTypeId": STATEMENT_TYPE_MULTI,

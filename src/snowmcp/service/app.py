@@ -75,7 +75,7 @@ class Service:
 
 def _bearer(request: Request) -> str | None:
     value = request.headers.get("authorization", "")
-    scheme, _, token = value.partition(" ")
+    scheme, _space, token = value.partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 

@@ -292,4 +292,3 @@ def validate(s: Settings, *, store_only: bool = False) -> None:
         raise ConfigError("SNOWMCP_REFRESH_TIMEOUT must be at least SNOWMCP_HTTP_TIMEOUT")
     if s.log_level.lower() not in ("critical", "error", "warning", "info", "debug"):
         raise ConfigError("SNOWMCP_LOG_LEVEL must be one of critical, error, warning, info, debug")
-

@@ -249,7 +249,7 @@ class IntegrationHandler(Handler):
         def row(prop: str, ptype: str, value: str, default: str) -> list[object]:
             return [prop, ptype, value, default]
 
-        lists = lambda items: ",".join(items)  # noqa: E731 - comma-separated, no spaces
+        # The *_ROLES_LIST values print comma-separated, no spaces.
         rows = [
             row("ENABLED", "Boolean", bool_text(integ.enabled), "true"),
             row("OAUTH_ISSUE_REFRESH_TOKENS", "Boolean", bool_text(integ.issue_refresh_tokens), "true"),
@@ -258,9 +258,9 @@ class IntegrationHandler(Handler):
             row("OAUTH_SINGLE_USE_REFRESH_TOKENS_REQUIRED", "Boolean",
                 bool_text(integ.single_use_refresh_tokens), "false"),
             row("OAUTH_USE_SECONDARY_ROLES", "String", integ.use_secondary_roles, "NONE"),
-            row("PRE_AUTHORIZED_ROLES_LIST", "List", lists(integ.pre_authorized_roles), "[]"),
-            row("BLOCKED_ROLES_LIST", "List", lists(integ.effective_blocked_roles()), "[]"),
-            row("ALLOWED_ROLES_LIST", "List", lists(integ.allowed_roles), "[]"),
+            row("PRE_AUTHORIZED_ROLES_LIST", "List", ",".join(integ.pre_authorized_roles), "[]"),
+            row("BLOCKED_ROLES_LIST", "List", ",".join(integ.effective_blocked_roles()), "[]"),
+            row("ALLOWED_ROLES_LIST", "List", ",".join(integ.allowed_roles), "[]"),
             row("NETWORK_POLICY", "String", integ.network_policy, ""),
             row("OAUTH_ALLOW_NON_TLS_REDIRECT_URI", "Boolean", bool_text(integ.allow_non_tls_redirect_uri), "false"),
             row("OAUTH_CLIENT_TYPE", "String", integ.client_type, "CONFIDENTIAL"),

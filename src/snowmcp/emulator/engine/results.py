@@ -45,7 +45,7 @@ def columns(spec: str) -> list[Column]:
     """Columns from "name:type name2 ..." (type defaults to text)."""
     out = []
     for item in spec.split():
-        name, _, kind = item.partition(":")
+        name, _colon, kind = item.partition(":")
         out.append(Column(name, kind or "text"))
     return out
 

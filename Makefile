@@ -24,7 +24,9 @@ demo-stop: venv
 	$(BIN)/python -m snowmcp.demo stop
 
 # Everything CI runs. Extra pytest flags: make test PYTEST_ARGS='-k oauth -x'
+# harness/provision.sh first: redis-server, npm and the Claude Code CLI, or one line saying what to install.
 test: venv
+	@harness/provision.sh
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv

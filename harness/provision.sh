@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make test` runs this first: the tests start a real redis-server and the real Claude Code
+# CLI (from npm, into .cache/claude-code). On a Debian-like machine as root it installs what
+# is missing with apt-get; anywhere else it stops at once with one line saying what to install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=() brew=()
+command -v redis-server >/dev/null || { missing+=(redis-server); brew+=(redis); }
+command -v npm >/dev/null || { missing+=(nodejs npm); brew+=(node); }
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "provision: apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  for tool in redis-server npm; do
+    command -v "$tool" >/dev/null || {
+      echo "make test needs ${missing[*]} on PATH: install them (Debian/Ubuntu: sudo apt-get install ${missing[*]}; macOS: brew install ${brew[*]}) and re-run" >&2
+      exit 1
+    }
+  done
+fi
+
+# The Claude Code CLI, once per checkout (the end-to-end tests use this copy).
+claude=.cache/claude-code/node_modules/.bin/claude
+if [ ! -x "$claude" ]; then
+  echo "provision: npm install @anthropic-ai/claude-code into .cache/claude-code"
+  mkdir -p .cache/claude-code
+  (cd .cache/claude-code && npm install --no-audit --no-fund --loglevel=error @anthropic-ai/claude-code >/dev/null) || {
+    echo "make test could not install the Claude Code CLI with npm (see npm's error above); fix npm's access to its registry and re-run" >&2
+    exit 1
+  }
+fi
+"$claude" --version >/dev/null 2>&1 || {
+  echo "make test: $claude does not run (node too old? Claude Code needs Node.js 18+); install a newer nodejs and re-run" >&2
+  exit 1
+}

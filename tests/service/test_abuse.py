@@ -34,7 +34,7 @@ def audit_lines(svc: ServiceProc) -> list[dict[str, Any]]:
 def start(emu: Emulator, tmp_path: Path, **extra: str) -> ServiceProc:
     port = free_port()
     integ = setup_integration(emu, f"http://127.0.0.1:{port}/v1/oauth/callback")
-    env = service_env(emu, integ, f"sqlite:///{tmp_path}/tokens.db", SNOWMCP_READ_TIMEOUT=str(READ_TIMEOUT), **extra)
+    env = service_env(emu, integ, f"sqlite:///{tmp_path}/tokens.db", **{"SNOWMCP_READ_TIMEOUT": str(READ_TIMEOUT), **extra})
     return ServiceProc(tmp_path, env, port=port).start()
 
 
@@ -165,7 +165,10 @@ def test_hostile_json_is_a_400_and_a_failed_authentication(shared_emulator: Emul
 
 
 def test_sign_ins_are_rate_limited_per_address_and_in_total(shared_emulator: Emulator, tmp_path: Path) -> None:
-    svc = start(shared_emulator, tmp_path / "a", SNOWMCP_SIGNIN_RATE="0.01", SNOWMCP_SIGNIN_BURST="3")
+    # A read timeout shorter than the pause before a 429: the timeout covers reading the
+    # request only, never a request being answered.
+    svc = start(shared_emulator, tmp_path / "a", SNOWMCP_SIGNIN_RATE="0.01", SNOWMCP_SIGNIN_BURST="3",
+                SNOWMCP_READ_TIMEOUT="0.3")  # fmt: skip
     _, challenge = pkce()
     query = urllib.parse.urlencode({"port": 50000, "state": "s" * 16, "code_challenge": challenge})
     browser = new_browser()

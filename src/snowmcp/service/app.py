@@ -38,6 +38,8 @@ def error(status: int, code: str, message: str, headers: dict[str, str] | None =
 
 NO_STORE = {"Cache-Control": "no-store"}
 PURGE_EVERY = 30.0  # seconds between sweeps of expired sign-ins and codes
+TARPIT_SECONDS = 1.0  # a refused sign-in step is answered after this pause...
+TARPIT_MAX = 1024  # ...for at most this many requests at a time (a held request is a sleeping coroutine on a connection that is open anyway)
 REAUTH_MESSAGE = "Your Snowflake sign-in has expired or was revoked: run `snowmcp login`."
 
 
@@ -62,6 +64,7 @@ class Service:
         # address and for all addresses together, before the store is touched.
         self.signin_per_client = AuthFailLimiter(settings.signin_rate, settings.signin_burst)
         self.signin_all = RateLimiter(settings.signin_rate_global, settings.signin_burst_global)
+        self.tarpitted = 0  # refused sign-in steps currently held before their 429
         self.allowed = settings.allowed_logins  # empty: anyone who can sign in to Snowflake
         self.token_ok = self.metrics.requests.labels("token", "ok")  # hot path: bind the label once
         # Admin keys are compared as hashes: config files may hold `sha256:<hex>` only.
@@ -203,8 +206,15 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         s.metrics.requests.labels("me", "ok").inc()
         return JSONResponse(found.public())
 
-    def signin_limited(s: Service, request: Request, endpoint: str) -> Response | None:
-        """429 when this address, or all addresses together, started too many sign-in steps."""
+    async def signin_limited(s: Service, request: Request, endpoint: str) -> Response | None:
+        """429 when this address, or all addresses together, started too many sign-in steps.
+
+        The 429 is sent after a pause (up to TARPIT_SECONDS, for at most TARPIT_MAX requests at
+        a time): a client that floods over a few connections, each waiting for its answer,
+        then sends a request per second per connection instead of thousands, and the event
+        loop stays free for signed-in users. Beyond TARPIT_MAX the 429 goes out at once with
+        `Connection: close`.
+        """
         client = _client(request)
         if s.signin_per_client.fail(client):  # takes one token from the address's bucket
             if s.signin_all.allow("*"):
@@ -217,11 +227,20 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
             refused = s.signin_per_client.refused(client)
             if refused:  # collapsed: one line per address per report interval
                 s.audit.write("signin_rate_limited", client=client, endpoint=endpoint, refused=refused)
-        return error(429, "rate_limited", "too many sign-ins started; try again later", {"Retry-After": str(retry)})
+        headers = {"Retry-After": str(retry)}
+        if s.tarpitted < TARPIT_MAX:
+            s.tarpitted += 1
+            try:
+                await asyncio.sleep(min(float(retry), TARPIT_SECONDS))
+            finally:
+                s.tarpitted -= 1
+        else:
+            headers["Connection"] = "close"
+        return error(429, "rate_limited", "too many sign-ins started; try again later", headers)
 
     async def login(request: Request) -> Response:
         s = svc(request)
-        limited = signin_limited(s, request, "login")
+        limited = await signin_limited(s, request, "login")
         if limited is not None:
             return limited
         q = request.query_params
@@ -241,7 +260,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
 
     async def callback(request: Request) -> Response:
         s = svc(request)
-        limited = signin_limited(s, request, "callback")
+        limited = await signin_limited(s, request, "callback")
         if limited is not None:
             return limited
         q = request.query_params

@@ -65,28 +65,34 @@ if HttpToolsProtocol is not None:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._in_head, self._head_bytes = True, 0
+            self._head_timer: asyncio.TimerHandle | None = None
             self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive,
                                                                 self.timeout_keep_alive_handler)  # fmt: skip
 
         def data_received(self, data: bytes) -> None:
             if self.transport.is_closing():
                 return
-            timer, self.timeout_keep_alive_task = self.timeout_keep_alive_task, None  # super() would cancel it
+            # Hide the timer from super(), which cancels it on any byte: it runs until a whole
+            # head is parsed (on_headers_complete cancels it then, possibly inside this call).
+            self._head_timer, self.timeout_keep_alive_task = self.timeout_keep_alive_task, None
             if self._in_head:
                 self._head_bytes += len(data)
             super().data_received(data)
-            if self._in_head:
-                if self._head_bytes > self.max_head:
-                    self.transport.write(_REFUSED_HEAD)
-                    self.transport.close()
-                    return
+            if self._head_timer is not None:  # no head completed in this chunk: keep the clock
                 if self.timeout_keep_alive_task is None:
-                    self.timeout_keep_alive_task = timer
-            elif timer is not None:
-                timer.cancel()
+                    self.timeout_keep_alive_task = self._head_timer
+                else:
+                    self._head_timer.cancel()
+                self._head_timer = None
+            if self._in_head and self._head_bytes > self.max_head:
+                self.transport.write(_REFUSED_HEAD)
+                self.transport.close()
 
         def on_headers_complete(self) -> None:
             self._in_head = False
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
             self._unset_keepalive_if_required()
             super().on_headers_complete()
 

@@ -75,3 +75,14 @@ def test_unknown_token_service_key_is_refused_before_anything_is_written(tmp_pat
     assert "unknown key(s) replica;" in out
     assert "Nothing was changed" in out
     assert not root.exists() or not any(root.rglob("*"))
+
+
+def test_an_empty_allow_list_is_refused_unless_anyone_is_allowed(tmp_path: Path, root: Path) -> None:
+    settings = {"runtime": "systemd", "url": "https://snowmcp.example.com", "allowed_users": [],
+                "systemd_root": str(tmp_path / "root"), "systemd_manage": False, "install": False}  # fmt: skip
+    out = render(tmp_path, settings, succeed=False)
+    assert "would let anyone who can sign in to Snowflake get an API key" in out and "Nothing was changed" in out
+    assert not (tmp_path / "root").exists() or not any((tmp_path / "root").rglob("*"))
+    # The default (the present mcp_users) is a list: the service is told nobody else may sign in.
+    env = (root / f"etc/{UNIT}/service.env").read_text()
+    assert "SNOWMCP_ALLOWED_USERS=alice@example.com" in env and "SNOWMCP_ALLOW_ANY_USER=false" in env

@@ -55,6 +55,13 @@ def test_roles_can_be_mappings_with_parents():
     assert "B" in acct.inherited_roles("A") and "B" in acct.inherited_roles("ACCOUNTADMIN")
 
 
+def test_logins_match_like_snowflake_ascii_case_only():
+    acct = build_account({"users": [{"login_name": "kate@example.com"}, {"login_name": "\u212aate@example.com"}]})
+    assert acct.user_by_login("KATE@Example.com").login_name == "kate@example.com"
+    # U+212A KELVIN SIGN is not "k" to Snowflake (casefold() would say it is): another user.
+    assert acct.user_by_login("\u212aATE@example.com").login_name == "\u212aate@example.com"
+
+
 @pytest.mark.parametrize(
     ("seed", "where"),
     [

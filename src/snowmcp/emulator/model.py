@@ -50,6 +50,16 @@ def qualified(*parts: str) -> str:
     return ".".join(quote_if_needed(p) for p in parts)
 
 
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def login_key(login: str) -> str:
+    """A login name as Snowflake compares it: ASCII letters case-insensitively, nothing else
+    folded (`casefold()` would make the Kelvin sign U+212A equal to `k`, more lenient than
+    Snowflake)."""
+    return login.translate(_ASCII_LOWER)
+
 @dataclass
 class User:
     name: str
@@ -233,9 +243,9 @@ class Account:
 
     # ---- lookups -----------------------------------------------------------
     def user_by_login(self, login: str) -> User | None:
-        wanted = login.casefold()
+        wanted = login_key(login)
         for user in self.users.values():
-            if user.login_name.casefold() == wanted:
+            if login_key(user.login_name) == wanted:
                 return user
         return None
 

@@ -26,6 +26,7 @@ from snowmcp.emulator.model import (
     Schema,
     User,
     Warehouse,
+    login_key,
     qualified,
 )
 
@@ -166,13 +167,13 @@ def build_account(data: Any) -> Account:
         spec = _mapping(item, where, _USER_KEYS)
         login = _name(spec.get("login_name"), where + ".login_name")
         name = _name(spec.get("name", login), where + ".name")
-        if login.casefold() in logins:
+        if login_key(login) in logins:
             raise SeedError(
                 f"{where}: login_name {login} is used twice (logins are case-insensitive)"
             )
         if name in acct.users:
             raise SeedError(f"{where}: user name {name} is used twice")
-        logins.add(login.casefold())
+        logins.add(login_key(login))
         disabled = spec.get("disabled", False)
         if not isinstance(disabled, bool):
             raise SeedError(f"{where}.disabled: expected true or false")

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from harness.browser import SignInError, new_browser, sign_in
 from harness.flow import PASSWORDS, browser_leg, pkce
-from harness.procs import Emulator, free_port
+from harness.procs import SEED, Emulator, free_port
 from harness.svc import ServiceProc, service_env, setup_integration
 from snowmcp.service.store.sqlite import SqliteStore
 
@@ -272,3 +273,39 @@ def test_a_sign_in_finished_in_another_browser_yields_nothing(svc: ServiceProc) 
     assert status == 200 and body["username"] == "alice@example.com"
     assert verifier  # the attacker's verifier never got a code to redeem
 
+
+
+def test_a_look_alike_login_is_not_an_allowed_user(tmp_path: Path) -> None:
+    """U+212A KELVIN SIGN + "ate@example.com" is another Snowflake user than kate@example.com;
+    `str.lower()` made it pass kate's allow-list entry and land under her key."""
+    seed = yaml.safe_load(SEED.read_text())
+    seed["users"] += [{"login_name": "kate@example.com", "password": "kate-pass-1", "roles": []},
+                      {"login_name": KELVIN_KATE, "password": "kelvin-pass-1", "roles": []}]  # fmt: skip
+    (tmp_path / "seed.yml").write_text(yaml.safe_dump(seed, allow_unicode=True))
+    emu = Emulator(tmp_path / "emu", seed=tmp_path / "seed.yml").start()
+    try:
+        port = free_port()
+        integ = setup_integration(emu, f"http://127.0.0.1:{port}/v1/oauth/callback",
+                                  users=("kate@example.com", KELVIN_KATE))  # fmt: skip
+        env = service_env(emu, integ, f"sqlite:///{tmp_path}/tokens.db", SNOWMCP_ALLOWED_USERS="KATE@example.com")
+        svc = ServiceProc(tmp_path / "svc", env, port=port).start()
+        try:
+            verifier, challenge = pkce()
+            query = urllib.parse.urlencode({"port": 50002, "state": "kelvin-state", "code_challenge": challenge})
+            with pytest.raises(SignInError) as refused:
+                sign_in(f"{svc.url}/v1/login?{query}", KELVIN_KATE, "kelvin-pass-1", stop_at_loopback=True)
+            assert refused.value.status == 403 and "not allowed" in refused.value.body
+            query = urllib.parse.urlencode({"port": 50002, "state": "kate-state", "code_challenge": challenge})
+            final = sign_in(f"{svc.url}/v1/login?{query}", "kate@example.com", "kate-pass-1", stop_at_loopback=True)
+            code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(final).query))["code"]
+            status, body = svc.request("POST", "/v1/login/exchange", body={"code": code, "code_verifier": verifier})
+            assert status == 200 and body["username"] == "kate@example.com"
+        finally:
+            svc.stop()
+    finally:
+        emu.stop()
+    store = SqliteStore(tmp_path / "tokens.db")
+    assert [u for (u,) in store._q("SELECT username FROM users")] == ["kate@example.com"]
+
+
+KELVIN_KATE = "\u212aate@example.com"

@@ -309,3 +309,15 @@ def test_a_look_alike_login_is_not_an_allowed_user(tmp_path: Path) -> None:
 
 
 KELVIN_KATE = "\u212aate@example.com"
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /v1/token\xff HTTP/1.1\r\nHost: x\r\n\r\n",  # not ASCII in the target
+    b"POST /v1/login/exchange HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n{}{}{",
+    b"POST /v1/login/exchange HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+    b"GET /v1/me HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"GARBAGE\r\n\r\n",
+])  # fmt: skip
+def test_unparsable_requests_get_the_json_error_shape(svc: ServiceProc, request_bytes: bytes) -> None:
+    status, body, _ = raw(svc, request_bytes)
+    assert status == 400 and json.loads(body) == {"error": "invalid_request", "message": "malformed HTTP request"}

@@ -20,6 +20,7 @@ pass the same, in particular:
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -27,12 +28,31 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from snowmcp.service.config import Settings
 
 REQUEST_LINE = 4096  # bytes allowed for the request line on top of SNOWMCP_MAX_HEADER_BYTES
-_REFUSED_HEAD = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
-                 b"connection: close\r\ncontent-length: 67\r\n\r\n"
-                 b'{"error":"headers_too_large","message":"request headers too large"}')  # fmt: skip
 
 
-class HeaderTimeoutH11Protocol(H11Protocol):
+def _closing_error(status: bytes, code: str, message: str) -> bytes:
+    """A whole JSON error response (the API's error shape) for a request the server refuses
+    before the app sees it; the connection is closed after it."""
+    body = json.dumps({"error": code, "message": message}, separators=(",", ":")).encode()
+    return (b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)  # fmt: skip
+
+
+_REFUSED_HEAD = _closing_error(b"431 Request Header Fields Too Large", "headers_too_large", "request headers too large")
+_MALFORMED = _closing_error(b"400 Bad Request", "invalid_request", "malformed HTTP request")
+
+
+class _JsonParseErrors:
+    """uvicorn answers a request it cannot parse with a text/plain 400: use the API's JSON shape."""
+
+    transport: asyncio.Transport
+
+    def send_400_response(self, msg: str) -> None:
+        self.transport.write(_MALFORMED)
+        self.transport.close()
+
+
+class HeaderTimeoutH11Protocol(_JsonParseErrors, H11Protocol):
     """uvicorn's h11 protocol (head size bounded by h11_max_incomplete_event_size) with a
     deadline for the request head: uvicorn arms its keep-alive timer after a response and
     disarms it on any byte received; here it is also armed when the connection opens and only
@@ -55,7 +75,7 @@ except ImportError:  # httptools not installed: the h11 protocol above is used
 
 if HttpToolsProtocol is not None:
 
-    class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    class BoundedHttpToolsProtocol(_JsonParseErrors, HttpToolsProtocol):
         """uvicorn's httptools protocol (the fast parser) with the request head bounded in
         size and time. Bytes are counted from the end of one request to the end of the next
         head; the keep-alive timer runs over that whole span."""

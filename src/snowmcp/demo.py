@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import html.parser
+import http.cookiejar
 import json
 import os
 import secrets
@@ -345,9 +346,9 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-def _request(url: str, data: bytes | None = None) -> tuple[int, dict[str, str], str]:
+def _request(opener: urllib.request.OpenerDirector, url: str,
+             data: bytes | None = None) -> tuple[int, dict[str, str], str]:  # fmt: skip
     """One HTTP request without following redirects: (status, headers, body)."""
-    opener = urllib.request.build_opener(_NoRedirect)
     req = urllib.request.Request(url, data=data)  # noqa: S310 - demo URLs are loopback
     if data is not None:
         req.add_header("Content-Type", "application/x-www-form-urlencoded")
@@ -365,8 +366,11 @@ def scripted_sign_in(url: str, username: str, password: str, log: list[str] | No
     a real HTTP request; query strings are logged without their values.
     """
     trail = log if log is not None else []
+    # Cookies kept like a browser's: the token service binds a sign-in to the browser that
+    # started it with a cookie set at /v1/login and checked at its callback.
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     for _hop in range(10):
-        status, headers, body = _request(url)
+        status, headers, body = _request(opener, url)
         trail.append(f"GET {_strip_query(url)} -> {status}")
         if status in (301, 302, 303, 307, 308):
             url = urllib.parse.urljoin(url, headers.get("Location") or headers.get("location") or "")
@@ -377,7 +381,7 @@ def scripted_sign_in(url: str, username: str, password: str, log: list[str] | No
             fields = dict(form.fields)
             fields["username"], fields["password"] = username, password
             target = urllib.parse.urljoin(url, form.action) if form.action else url
-            status, headers, body = _request(target, urllib.parse.urlencode(fields).encode())
+            status, headers, body = _request(opener, target, urllib.parse.urlencode(fields).encode())
             trail.append(f"POST {_strip_query(target)} (sign-in form) -> {status}")
             if status not in (301, 302, 303):
                 raise RuntimeError(f"sign-in failed with HTTP {status}: {body[:300]}")

@@ -239,7 +239,7 @@ def start_emulator(directory: Path, port: int) -> None:
 
 # Pid files the demo (or the token_service role's process runtime, under
 # .demo/service) writes, with the command-line marker each process must carry.
-PIDFILES = (("emulator.pid", "snowmcp-emulator"), ("service/data/supervisor.pid", "snowmcp"))
+PIDFILES = (("emulator.pid", "snowmcp-emulator"), ("service/data/gunicorn.pid", "gunicorn"))
 
 
 def stop(directory: Path) -> None:

@@ -127,6 +127,8 @@ def test_rotation_under_load_fails_no_request(deploy: DemoDeploy, tmp_path: Path
 
     assert_no_secret(rotation["stdout"], secrets_before + every_secret(deploy))
     failures = [r for r in results if r[1] != 0]
+    # The figure the operations guide quotes (run with -s to see it).
+    print(f"\nrotation under load: {len(results)} token fetches, {len(failures)} failed")
     assert len(results) >= 3 * len(USERS), f"the load loop barely ran: {len(results)} requests"
     assert failures == [], failures[:5]
     # Every credential changed and the rotation finished.

@@ -26,7 +26,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_unit_is_hardened(root: Path) -> None:
     unit = (root / f"etc/systemd/system/{UNIT}.service").read_text()
     for directive in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "ProtectHome=yes",
-                      "User=snowmcp", "CapabilityBoundingSet=", "ExecReload=/bin/kill -HUP $MAINPID",
+                      "User=snowmcp", "CapabilityBoundingSet=", "ExecReload=/bin/kill -HUP $MAINPID", "Type=notify", "KillMode=mixed",
                       "SystemCallFilter=@system-service"):  # fmt: skip
         assert directive in unit.splitlines(), directive
 
@@ -42,15 +42,19 @@ def test_secrets_are_private_and_admin_keys_hashed(root: Path) -> None:
     admin_line = next(line for line in text.splitlines() if line.startswith("SNOWMCP_ADMIN_KEYS="))
     assert admin_line.startswith("SNOWMCP_ADMIN_KEYS=sha256:") and creds["admin_keys"][0] not in text
     assert (root / f"etc/{UNIT}/credentials.json").stat().st_mode & 0o777 == 0o600
-    supervisor = json.loads((root / f"etc/{UNIT}/supervisor.json").read_text())
-    assert supervisor["env_file"] == f"/etc/{UNIT}/service.env"
+    # Gunicorn's config names the settings file its workers read; it holds no secret itself.
+    gunicorn_conf = (root / f"etc/{UNIT}/gunicorn.conf.py").read_text()
+    assert f'raw_env = ["SNOWMCP_ENV_FILE=/etc/{UNIT}/service.env"]' in gunicorn_conf
+    assert "preload_app = False" in gunicorn_conf and "daemon = False" in gunicorn_conf
+    for secret in (*FAKE_OAUTH.values(), *creds["admin_keys"], *creds["encryption_keys"]):
+        assert secret not in gunicorn_conf
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_systemd_analyze_verifies_the_unit(root: Path) -> None:
     # verify resolves programs and the default dependencies (sysinit.target, ...) inside the
     # root: give it a stand-in interpreter, /bin/kill and this machine's system units.
-    python = root / "opt/snowmcp-service/venv/bin/python"
+    python = root / "opt/snowmcp-service/venv/bin/gunicorn"
     python.parent.mkdir(parents=True, exist_ok=True)
     python.write_text("#!/bin/sh\n")
     python.chmod(0o755)

@@ -11,21 +11,26 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from snowmcp.service.config import ConfigError, Settings, load_settings, normalise_login
+from snowmcp.service.config import (
+    ConfigError,
+    Settings,
+    environ_with_file,
+    load_settings,
+    normalise_login,
+)
 
 if TYPE_CHECKING:
     from snowmcp.service.store import Store
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config)
+    return load_settings(args.config, environ_with_file(getattr(args, "env_file", None)))
 
 
 def _store_settings(args: argparse.Namespace) -> Settings:
@@ -48,10 +53,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from snowmcp.service.app import build_app
     from snowmcp.service.server import uvicorn_options
+    from snowmcp.service.worker import configure_logging
 
     settings = _settings(args)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Snowflake call is noise
+    configure_logging(settings)
     uvicorn.run(build_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 **uvicorn_options(settings))  # fmt: skip
     return 0
@@ -179,6 +184,9 @@ def parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="check the settings").add_subparsers(dest="config_command", required=True)
     chk = with_config(config.add_parser("check", help="validate the settings (secrets are not shown)"))
     chk.add_argument("--connect", action="store_true", help="also check that the store is reachable")
+    # What a Gunicorn worker will read (SNOWMCP_ENV_FILE): the role checks it before a reload.
+    chk.add_argument("--env-file", metavar="FILE",
+                     help="KEY=VALUE settings file (the role's service.env); replaces SNOWMCP_* variables")  # fmt: skip
     chk.set_defaults(func=cmd_config_check)
     return p
 

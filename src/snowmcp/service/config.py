@@ -198,6 +198,40 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     return settings
 
 
+def read_env_file(path: str | Path) -> dict[str, str]:
+    """KEY=VALUE lines of a systemd EnvironmentFile (no quoting; blank lines and # comments skipped).
+
+    The token_service role writes the service's settings in this form (service.env,
+    mode 0600); Gunicorn workers read it when they start, so a reload (SIGHUP)
+    applies new settings without the master's environment ever holding them.
+    """
+    env: dict[str, str] = {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read environment file {path}: {exc.strerror}") from None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        env[key.strip()] = value.strip()
+    return env
+
+
+def environ_with_file(env_file: str | Path | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process environment with the env file's settings; the file replaces every SNOWMCP_* variable.
+
+    Stale SNOWMCP_* values inherited from whoever started the server must not win over
+    (or survive the removal of) a line in the file.
+    """
+    env = dict(os.environ if environ is None else environ)
+    if env_file is None:
+        return env
+    base = {k: v for k, v in env.items() if not k.startswith(ENV_PREFIX)}
+    return {**base, **read_env_file(env_file)}
+
+
 def _check_url(name: str, value: str, *, allow_plain_http_loopback: bool = True) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -1,7 +1,7 @@
-# snowmcp token service image (runtime=kubernetes). Multi-stage: build a wheel
+# snowmcp token service image (runtime=kubernetes and ecs). Multi-stage: build a wheel
 # with the build tools, install it into a virtual environment, and copy only
 # that environment into a slim runtime stage that runs as a non-root user with
-# a read-only root filesystem (the Deployment sets readOnlyRootFilesystem).
+# a read-only root filesystem (the Deployment and the ECS task set it).
 #   docker build -t snowmcp-service:0.1.0 .
 #   docker run --rm -p 8080:8080 --env-file service.env snowmcp-service:0.1.0
 ARG PYTHON_VERSION=3.11

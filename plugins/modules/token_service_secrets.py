@@ -68,7 +68,7 @@ notes:
     inventory's values.
   - In check mode keys that would be generated are returned but never stored.
 author:
-  - snowmcp maintainers
+  - snowmcp maintainers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -234,7 +234,7 @@ def masked(data: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(data)
     for name in ("encryption_keys", "admin_keys"):
         if name in out:
-            out[name] = [MASK for _ in out[name]]
+            out[name] = [MASK] * len(out[name])
     return out
 
 

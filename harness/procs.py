@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SEED = ROOT / "tests" / "data" / "seed.yml"
 ADMIN_USER, ADMIN_PASSWORD = "ADMIN", "admin-pass-1"
+# The tests' automation user signs in with an encrypted key generated per emulator.
+AUTOMATION_KEY_PASSPHRASE = "test-key-passphrase-1"  # noqa: S105 - a throwaway test key
 
 
 def free_port() -> int:
@@ -71,6 +73,7 @@ class Emulator:
     extra_args: list[str] = field(default_factory=list)
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    key_file: Path | None = None  # set by enable_key_pair()
 
     @property
     def url(self) -> str:
@@ -102,6 +105,18 @@ class Emulator:
     def restart(self) -> Emulator:
         self.stop()
         return self.start()
+
+    def enable_key_pair(self, user: str = ADMIN_USER) -> Path:
+        """Give `user` a fresh RSA key pair (private key encrypted with
+        AUTOMATION_KEY_PASSPHRASE, in the workdir, 0600); returns the key file."""
+        from harness.keypair import generate
+
+        if self.key_file is None:
+            path = self.workdir / "automation.p8"
+            public = generate(path, AUTOMATION_KEY_PASSPHRASE)
+            self.query(f"ALTER USER \"{user}\" SET RSA_PUBLIC_KEY = '{public}'")
+            self.key_file = path
+        return self.key_file
 
     def connect(self, user: str = ADMIN_USER, password: str = ADMIN_PASSWORD, **kwargs: Any) -> Any:
         """A real snowflake-connector-python connection to this emulator."""
@@ -152,6 +167,7 @@ class RedisServer:
     persistence: bool = True
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    key_file: Path | None = None  # set by enable_key_pair()
 
     @property
     def url(self) -> str:

@@ -15,21 +15,37 @@ options:
     description: Login name to connect as. Falls back to E(SNOWFLAKE_USER).
     type: str
   password:
-    description: Password for O(user). Falls back to E(SNOWFLAKE_PASSWORD). Never logged.
+    description:
+      - Password for O(user), or a programmatic access token used in its place. Falls back to E(SNOWFLAKE_PASSWORD).
+        Never logged.
+      - Legacy for people and refused for service users by Snowflake; prefer O(private_key_file) or a programmatic
+        access token.
     type: str
   private_key_file:
-    description: Path to a PEM private key for key-pair authentication. Falls back to E(SNOWFLAKE_PRIVATE_KEY_FILE).
+    description:
+      - Path to a PEM (PKCS#8) private key for key-pair sign-in; implies O(authenticator=SNOWFLAKE_JWT). Its public
+        key must be the user's C(RSA_PUBLIC_KEY) or C(RSA_PUBLIC_KEY_2).
+      - The file is read before connecting: an unreadable file, a missing or wrong passphrase, or a key Snowflake
+        refuses (the message gives the key's C(SHA256:) fingerprint to compare with C(RSA_PUBLIC_KEY_FP) of
+        C(DESCRIBE USER)) fails the task before any statement runs.
+      - Falls back to E(SNOWFLAKE_PRIVATE_KEY_FILE).
     type: path
   private_key_passphrase:
-    description: Passphrase of O(private_key_file). Falls back to E(SNOWFLAKE_PRIVATE_KEY_FILE_PWD). Never logged.
+    description:
+      - Passphrase of an encrypted O(private_key_file). Falls back to E(SNOWFLAKE_PRIVATE_KEY_FILE_PWD) or
+        E(SNOWFLAKE_PRIVATE_KEY_PASSPHRASE). Never logged.
     type: str
   authenticator:
     description:
-      - Connector authenticator, for example C(snowflake), C(SNOWFLAKE_JWT), C(oauth), C(externalbrowser).
-      - Falls back to E(SNOWFLAKE_AUTHENTICATOR). Defaults to C(oauth) when O(token) is set.
+      - Connector authenticator, for example C(SNOWFLAKE_JWT), C(PROGRAMMATIC_ACCESS_TOKEN), C(snowflake) (password),
+        C(oauth), C(externalbrowser).
+      - Falls back to E(SNOWFLAKE_AUTHENTICATOR). Defaults to C(SNOWFLAKE_JWT) when O(private_key_file) is set and to
+        C(oauth) when O(token) is set.
     type: str
   token:
-    description: OAuth access token to connect with. Falls back to E(SNOWFLAKE_TOKEN). Never logged.
+    description:
+      - OAuth access token, or with O(authenticator=PROGRAMMATIC_ACCESS_TOKEN) a programmatic access token
+        (C(ALTER USER ... ADD PROGRAMMATIC ACCESS TOKEN)). Falls back to E(SNOWFLAKE_TOKEN). Never logged.
     type: str
   role:
     description:

@@ -5,6 +5,14 @@ Options (documented once in doc_fragments/snowflake.py) map 1:1 onto
 environment variable, and every secret is `no_log`. Because the option names
 equal the keys of the inventory's `snowflake_connection`, a play can pass the
 whole dict through `module_defaults: {group/snowmcp.core.snowflake: ...}`.
+
+Sign-in: a key pair (`private_key_file`, optional `private_key_passphrase`;
+authenticator SNOWFLAKE_JWT is implied) is the normal way for an automation
+user; a programmatic access token goes in `token` with authenticator
+PROGRAMMATIC_ACCESS_TOKEN (or in `password`); `password` alone is legacy.
+The key file is read here before connecting, so a wrong passphrase or a key
+Snowflake does not know gives a message that says which, before any
+statement runs.
 """
 
 from __future__ import annotations
@@ -21,6 +29,16 @@ try:
 except ImportError as exc:  # reported by connect(); modules still render docs without it
     HAS_CONNECTOR = False
     CONNECTOR_IMPORT_ERROR = str(exc)
+
+try:  # a dependency of the connector: present wherever the connector is
+    from cryptography.hazmat.primitives import serialization
+
+    HAS_CRYPTOGRAPHY = True
+except ImportError:
+    HAS_CRYPTOGRAPHY = False
+
+# Snowflake's answer to a JWT it cannot verify against the user's public keys.
+JWT_INVALID = 390144
 
 
 def _env(*names: str) -> tuple[Any, list[str]]:
@@ -69,7 +87,7 @@ def connect_kwargs(params: dict[str, Any]) -> dict[str, Any]:
         "user": "user",
         "password": "password",
         "private_key_file": "private_key_file",
-        "private_key_passphrase": "private_key_file_pwd",
+        "private_key_passphrase": "private_key_password",
         "authenticator": "authenticator",
         "token": "token",
         "role": "role",
@@ -81,6 +99,8 @@ def connect_kwargs(params: dict[str, Any]) -> dict[str, Any]:
         "login_timeout": "login_timeout",
     }
     out = {target: params[src] for src, target in mapping.items() if params.get(src) not in (None, "")}
+    if out.get("private_key_file") and not out.get("authenticator"):
+        out["authenticator"] = "SNOWFLAKE_JWT"
     if out.get("token") and not out.get("authenticator"):
         out["authenticator"] = "oauth"
     # The session's own statements are plain DDL: skip the connector's
@@ -97,4 +117,54 @@ def connect(params: dict[str, Any]) -> Any:
             f"(pip install snowflake-connector-python): {CONNECTOR_IMPORT_ERROR}"
         )
     kwargs = connect_kwargs(params)
-    return snowflake.connector.connect(**kwargs)
+    key_fp = None
+    if str(kwargs.get("authenticator", "")).upper() == "SNOWFLAKE_JWT" and kwargs.get("private_key_file"):
+        key_fp = key_fingerprint(kwargs["private_key_file"], kwargs.get("private_key_password"))
+    try:
+        return snowflake.connector.connect(**kwargs)
+    except Exception as exc:
+        if key_fp is not None and getattr(exc, "errno", None) == JWT_INVALID:
+            user = kwargs.get("user", "")
+            raise RuntimeError(
+                "Snowflake refused the key pair (390144 JWT token is invalid): the public key of "
+                f"private_key_file {kwargs['private_key_file']} (fingerprint {key_fp}) is not "
+                f"RSA_PUBLIC_KEY or RSA_PUBLIC_KEY_2 of user {user!r}; compare with RSA_PUBLIC_KEY_FP "
+                f"in DESCRIBE USER and set it with ALTER USER ... SET RSA_PUBLIC_KEY = '<base64 DER>'"
+            ) from None
+        raise
+
+
+def key_fingerprint(path: str, passphrase: Any) -> str:
+    """Read the private key file; return its public key's fingerprint as DESCRIBE USER shows it.
+
+    Fails with a message naming the problem (unreadable, encrypted without a
+    passphrase, wrong passphrase, not a key) so nothing is attempted with it.
+    """
+    if not HAS_CRYPTOGRAPHY:
+        raise RuntimeError("the cryptography package is required to read private_key_file")
+    import base64
+    import hashlib
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise ValueError(f"private_key_file {path} cannot be read: {exc.strerror}") from None
+    secret = passphrase.encode() if isinstance(passphrase, str) else passphrase
+    try:
+        key = serialization.load_pem_private_key(data, password=secret or None)
+    except TypeError:
+        if secret:
+            raise ValueError(f"private_key_file {path} is not encrypted: remove private_key_passphrase") from None
+        raise ValueError(f"private_key_file {path} is encrypted: set private_key_passphrase") from None
+    except ValueError:
+        if secret:
+            raise ValueError(
+                f"private_key_file {path} could not be decrypted: wrong private_key_passphrase, "
+                "or the file is not a PEM private key"
+            ) from None
+        raise ValueError(f"private_key_file {path} is not a PEM private key") from None
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return "SHA256:" + base64.b64encode(hashlib.sha256(der).digest()).decode()

@@ -4,10 +4,12 @@
 1. stops anything a previous demo left running (so `start` is idempotent),
 2. generates the demo's secrets into `.demo/` (mode 0600, never committed):
    random passwords for the emulator's users, written into a copy of
-   `inventory/demo/emulator-seed.yml`,
+   `inventory/demo-emulator-seed.yml`, and a fresh RSA key pair for the
+   automation user ADMIN (private key `.demo/snowflake-automation.p8`, its
+   public key set as ADMIN's RSA_PUBLIC_KEY in that copy),
 3. starts the Snowflake emulator in the background (pid + log in `.demo/`),
 4. writes `.demo/settings.json` (what `inventory/demo` reads: ports, paths,
-   the automation user's password) and `.demo/env` (DESIGN.md's names),
+   the automation user's key file: Ansible signs in with the key pair) and `.demo/env` (DESIGN.md's names),
 5. if the Ansible content is there: runs `ansible-playbook site.yml -i
    inventory/demo`, which converges the emulated account, deploys a
    `process`-runtime token service and configures a workstation whose HOME is
@@ -57,6 +59,8 @@ ACCOUNT = "DEMO-ACCOUNT"
 # Outside inventory/demo: Ansible would try to read any YAML file in there as inventory.
 SEED_TEMPLATE = ROOT / "inventory" / "demo-emulator-seed.yml"
 INVENTORY = ROOT / "inventory" / "demo"
+# The automation user's private key, generated at `make demo` time (never committed).
+AUTOMATION_KEY = "snowflake-automation.p8"
 
 
 def demo_dir() -> Path:
@@ -111,7 +115,7 @@ class Settings:
                 "service_url": self.service_url,
                 "home": str(self.home),
                 "snowflake_user": "ADMIN",
-                "snowflake_password": self.passwords["ADMIN"],
+                "snowflake_private_key_file": str(self.dir / AUTOMATION_KEY),
                 "demo_user": DEMO_USER,
             },
             indent=2,
@@ -129,14 +133,36 @@ def write_settings(directory: Path, emulator_port: int, service_port: int, passw
 
 
 def make_seed(directory: Path, template: Path = SEED_TEMPLATE) -> dict[str, str]:
-    """Copy the committed seed with a fresh random password per user; returns them."""
+    """Copy the committed seed with a fresh random password per user and a fresh key pair
+    for the automation user ADMIN; returns the passwords."""
     seed = yaml.safe_load(template.read_text())
     passwords: dict[str, str] = {}
     for user in seed["users"]:
         user["password"] = secrets.token_urlsafe(18)
         passwords[user["login_name"]] = user["password"]
+        if user["login_name"] == "ADMIN":
+            user["rsa_public_key"] = make_key_pair(directory / AUTOMATION_KEY)
     write_private(directory / "emulator-seed.yml", yaml.safe_dump(seed, sort_keys=False))
     return passwords
+
+
+def make_key_pair(path: Path) -> str:
+    """Write a new RSA private key (PKCS#8 PEM, 0600) to `path`; return the public key's
+    base64 DER, the value of RSA_PUBLIC_KEY. Unencrypted: it lives and dies with `.demo/`."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    write_private(path, pem.decode())
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(der).decode()
 
 
 def seed_passwords(directory: Path) -> dict[str, str]:
@@ -302,7 +328,8 @@ def run_step1(settings: Settings) -> None:
 
     say("\n== The seed guide's Step 1 SQL, through snowflake-connector-python, against the emulator")
     conn = snowflake.connector.connect(
-        account=ACCOUNT, user="ADMIN", password=settings.passwords["ADMIN"],
+        account=ACCOUNT, user="ADMIN", authenticator="SNOWFLAKE_JWT",
+        private_key_file=str(settings.dir / AUTOMATION_KEY),
         host="127.0.0.1", port=settings.emulator_port, protocol="http",
         login_timeout=10, request_timeout=30,
         enable_server_session_keep_alive_auto_detection=False,

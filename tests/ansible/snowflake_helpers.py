@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from harness.procs import ADMIN_PASSWORD, AUTOMATION_KEY_PASSPHRASE
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PLAYBOOK = ROOT / "playbooks" / "snowflake_account.yml"
@@ -37,11 +39,20 @@ DOCS_TOOLS = [
 ]
 
 
-def base_inventory(port: int) -> dict[str, Any]:
-    """An inventory for the seeded emulator (tests/data/seed.yml)."""
+def base_inventory(port: int, key_file: Path | None = None) -> dict[str, Any]:
+    """An inventory for the seeded emulator (tests/data/seed.yml).
+
+    The automation user signs in with its key pair (`key_file`, from
+    Emulator.enable_key_pair); without one, with the legacy password.
+    """
+    credentials: dict[str, Any] = (
+        {"private_key_file": str(key_file), "private_key_passphrase": AUTOMATION_KEY_PASSPHRASE}
+        if key_file is not None
+        else {"password": ADMIN_PASSWORD}
+    )
     return {
         "snowflake_connection": {
-            "account": "DEMO-ACCOUNT", "user": "ADMIN", "password": "admin-pass-1", "role": "ACCOUNTADMIN",
+            "account": "DEMO-ACCOUNT", "user": "ADMIN", **credentials, "role": "ACCOUNTADMIN",
             "host": "127.0.0.1", "port": port, "protocol": "http", "login_timeout": 10,
         },
         "snowflake_oauth_integration": {

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from harness.procs import Emulator
+from harness.procs import AUTOMATION_KEY_PASSPHRASE, Emulator
 from tests.ansible.snowflake_helpers import (
     base_inventory,
     client_secrets,
@@ -26,7 +26,7 @@ from tests.ansible.snowflake_helpers import (
 
 
 def play(tmp_path: Path, emu: Emulator, tasks: list[dict[str, Any]], name: str = "play.yml") -> tuple[Path, Path]:
-    inv = write_inventory(tmp_path / "inv.yml", base_inventory(emu.port))
+    inv = write_inventory(tmp_path / "inv.yml", base_inventory(emu.port, emu.key_file))
     book = tmp_path / name
     book.write_text(
         yaml.safe_dump(
@@ -47,7 +47,7 @@ def play(tmp_path: Path, emu: Emulator, tasks: list[dict[str, Any]], name: str =
 
 
 def test_inventory_problems_are_all_listed_before_any_change(emu: Emulator, tmp_path: Path) -> None:
-    variables = base_inventory(emu.port)
+    variables = base_inventory(emu.port, emu.key_file)
     variables["snowflake_mcp_roles"].append({"name": "X; DROP ROLE MCP_USERS", "colour": "red"})
     variables["snowflake_mcp_servers"][0]["tools"][0]["description"] = "ends the spec $$ DROP ROLE ANALYST"
     variables["snowflake_mcp_servers"][1]["tools"].append({"name": "bad", "type": "CORTEX_MAGIC"})
@@ -72,7 +72,7 @@ def test_inventory_problems_are_all_listed_before_any_change(emu: Emulator, tmp_
 
 
 def test_integration_values_of_the_wrong_type_fail_before_any_change(emu: Emulator, tmp_path: Path) -> None:
-    variables = base_inventory(emu.port)
+    variables = base_inventory(emu.port, emu.key_file)
     variables["snowflake_mcp_roles"].append({"name": "MCP_NEW_TEAM"})
     variables["snowflake_oauth_integration"].update(enabled="maybe", access_token_validity="ten minutes",
                                                     allowed_roles="MCP_USERS")  # fmt: skip
@@ -146,7 +146,7 @@ def test_grants_fail_clearly_on_missing_role_before_any_change(emu: Emulator, tm
 
 
 def test_credentials_rotation_and_no_secret_in_vvv_output(emu: Emulator, tmp_path: Path) -> None:
-    account_inv = write_inventory(tmp_path / "account.yml", base_inventory(emu.port))
+    account_inv = write_inventory(tmp_path / "account.yml", base_inventory(emu.port, emu.key_file))
     converge = run_play(account_inv, "-vvv")
     before = client_secrets(emu)
     tasks: list[dict[str, Any]] = [
@@ -172,13 +172,13 @@ def test_credentials_rotation_and_no_secret_in_vvv_output(emu: Emulator, tmp_pat
     assert after["OAUTH_CLIENT_SECRET"] == before["OAUTH_CLIENT_SECRET"]
     assert after["OAUTH_CLIENT_SECRET_2"] != before["OAUTH_CLIENT_SECRET_2"]
     secrets = [
-        "admin-pass-1",
+        AUTOMATION_KEY_PASSPHRASE,
         before["OAUTH_CLIENT_SECRET"], before["OAUTH_CLIENT_SECRET_2"], after["OAUTH_CLIENT_SECRET_2"],
     ]  # fmt: skip
     for output in (converge.out, result.out):
         for secret in secrets:
             assert secret not in output
-    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in converge.out  # the password was passed, and masked
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER" in converge.out  # the key passphrase was passed, and masked
 
 
 def test_check_and_diff_mode_of_grants_module(emu: Emulator, tmp_path: Path) -> None:
@@ -255,3 +255,44 @@ def test_user_info_errors_and_absent_states(emu: Emulator, tmp_path: Path) -> No
     run_play(inv, playbook=book)
     assert "TEMP_MCP" not in mcp_servers(emu)
     assert "TEMP_ROLE" not in role_names(emu)
+
+
+def test_key_pair_sign_in_and_clear_refusals_before_any_change(emu: Emulator, tmp_path: Path) -> None:
+    from harness.keypair import generate
+
+    generate(tmp_path / "stranger.p8")  # a valid key Snowflake does not know
+    good = {"private_key_file": str(emu.key_file), "private_key_passphrase": AUTOMATION_KEY_PASSPHRASE}
+    cases = {
+        "unknown key": {"private_key_file": str(tmp_path / "stranger.p8"), "private_key_passphrase": None},
+        "wrong passphrase": {**good, "private_key_passphrase": "not-the-passphrase"},
+        "no passphrase": {"private_key_file": str(emu.key_file), "private_key_passphrase": None},
+        "missing file": {"private_key_file": str(tmp_path / "absent.p8")},
+    }
+    tasks: list[dict[str, Any]] = [
+        {"name": f"Sign in with {label}", "ignore_errors": True,
+         "snowmcp.core.snowflake_role": {"name": "KEY_PAIR_ROLE", "comment": label,
+                                         "password": None, **creds}}
+        for label, creds in cases.items()
+    ]  # fmt: skip
+    tasks.append(
+        {"name": "Sign in with the right encrypted key", "register": "created",
+         "snowmcp.core.snowflake_role": {"name": "KEY_PAIR_ROLE", "comment": "right key", "password": None, **good}}
+    )  # fmt: skip
+    inv, book = play(tmp_path, emu, tasks)
+    before = snapshot(emu)
+    assert "KEY_PAIR_ROLE" not in before["roles"]
+    refusals_before = emu.stats()["logins"].get("jwt_invalid", 0)
+    result = run_play(inv, playbook=book)
+    assert result.recap()["failed"] == 0 and result.recap()["ignored"] == 4
+    for message in (
+        "Snowflake refused the key pair (390144 JWT token is invalid)",
+        "could not be decrypted: wrong private_key_passphrase",
+        "is encrypted: set private_key_passphrase",
+        "absent.p8 cannot be read",
+    ):
+        assert message in result.out, message
+    # Only the unknown key reached Snowflake; the others failed before connecting.
+    assert emu.stats()["logins"]["jwt_invalid"] == refusals_before + 1
+    assert AUTOMATION_KEY_PASSPHRASE not in result.out
+    rows = [r for r in emu.query("SHOW ROLES LIKE 'KEY_PAIR_ROLE'")]
+    assert [r["comment"] for r in rows] == ["right key"]  # created once, by the right key

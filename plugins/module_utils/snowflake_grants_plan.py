@@ -23,7 +23,9 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import 
     canonical_qualified,
     ident,
     normalize,
+    parse_routine,
     qualified,
+    routine_sql,
     split_qualified,
 )
 
@@ -34,9 +36,15 @@ OBJECT_TYPES: dict[str, tuple[str, str, int]] = {
     "WAREHOUSE": ("WAREHOUSE", "WAREHOUSE", 1),
     "CORTEX SEARCH SERVICE": ("CORTEX SEARCH SERVICE", "CORTEX_SEARCH_SERVICE", 3),
     "MCP SERVER": ("MCP SERVER", "CORTEX_AGENT_SERVER", 3),
+    "SEMANTIC VIEW": ("SEMANTIC VIEW", "SEMANTIC_VIEW", 3),
+    "AGENT": ("AGENT", "AGENT", 3),
+    # Functions and procedures are named with their argument types: DB.S.F(NUMBER, VARCHAR).
+    "FUNCTION": ("FUNCTION", "FUNCTION", 3),
+    "PROCEDURE": ("PROCEDURE", "PROCEDURE", 3),
 }
+ROUTINE_GRANTED_ON = frozenset({"FUNCTION", "PROCEDURE"})
 SQL_KEYWORD_BY_GRANTED_ON = {v[1]: v[0] for v in OBJECT_TYPES.values()}
-PRIVILEGES = frozenset({"USAGE", "MONITOR", "OPERATE", "MODIFY", "CREATE SCHEMA", "CREATE MCP SERVER"})
+PRIVILEGES = frozenset({"USAGE", "SELECT", "MONITOR", "OPERATE", "MODIFY", "CREATE SCHEMA", "CREATE MCP SERVER"})
 
 
 def object_type(text: str) -> str:
@@ -59,13 +67,18 @@ class Privilege:
     def describe(self) -> str:
         return f"{self.privilege} ON {SQL_KEYWORD_BY_GRANTED_ON[self.granted_on]} {self.name} TO ROLE {ident(self.role)}"
 
+    def object_sql(self) -> str:
+        if self.granted_on in ROUTINE_GRANTED_ON:
+            return routine_sql(self.name)
+        return qualified(split_qualified(self.name))
+
     def grant_sql(self) -> str:
         keyword = SQL_KEYWORD_BY_GRANTED_ON[self.granted_on]
-        return f"GRANT {self.privilege} ON {keyword} {qualified(split_qualified(self.name))} TO ROLE {ident(self.role)}"
+        return f"GRANT {self.privilege} ON {keyword} {self.object_sql()} TO ROLE {ident(self.role)}"
 
     def revoke_sql(self) -> str:
         keyword = SQL_KEYWORD_BY_GRANTED_ON[self.granted_on]
-        return f"REVOKE {self.privilege} ON {keyword} {qualified(split_qualified(self.name))} FROM ROLE {ident(self.role)}"
+        return f"REVOKE {self.privilege} ON {keyword} {self.object_sql()} FROM ROLE {ident(self.role)}"
 
 
 @dataclass(frozen=True, order=True)
@@ -139,12 +152,17 @@ def build_desired(
                     raise ValueError(f"{where}: unsupported privilege {priv!r} (one of: {', '.join(sorted(PRIVILEGES))})")
                 for obj in item["objects"]:
                     try:
-                        parts = split_qualified(str(obj))
+                        if granted_on in ROUTINE_GRANTED_ON:
+                            name = parse_routine(str(obj))
+                            parts = split_qualified(name.partition("(")[0])
+                        else:
+                            parts = split_qualified(str(obj))
+                            name = canonical_qualified(str(obj))
                     except IdentifierError as exc:
                         raise ValueError(f"{where}: bad {keyword.lower()} name {obj!r}: {exc}") from None
                     if len(parts) != nparts:
                         raise ValueError(f"{where}: {keyword} name {obj!r} needs {nparts} part(s) (db.schema.name style)")
-                    privs.add(Privilege(role, priv_norm, granted_on, canonical_qualified(str(obj))))
+                    privs.add(Privilege(role, priv_norm, granted_on, name))
     members: set[Membership] = set()
     for i, item in enumerate(role_grants):
         where = f"role_grants[{i}]"
@@ -185,7 +203,10 @@ def parse_grants_to(role: str, rows: list[dict[str, Any]]) -> set[Edge]:
         if privilege not in PRIVILEGES or granted_on not in SQL_KEYWORD_BY_GRANTED_ON:
             continue
         try:
-            name = canonical_qualified(str(row["name"]))
+            if granted_on in ROUTINE_GRANTED_ON:
+                name = parse_routine(str(row["name"]))
+            else:
+                name = canonical_qualified(str(row["name"]))
         except IdentifierError:
             name = str(row["name"])
         out.add(Privilege(role, privilege, granted_on, name))

@@ -24,7 +24,8 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_integration
     validate as validate_integration,
 )
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_mcp_spec import (
-    tool_grants,
+    spec_tools,
+    tool_privileges,
     validate_tools,
 )
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import (
@@ -293,6 +294,10 @@ REQUIRED_KINDS = {
     "schemas": "SCHEMA",
     "cortex_search_services": "CORTEX SEARCH SERVICE",
     "warehouses": "WAREHOUSE",
+    "semantic_views": "SEMANTIC VIEW",
+    "agents": "AGENT",
+    "functions": "FUNCTION",  # with argument types: DB.S.F(NUMBER, VARCHAR)
+    "procedures": "PROCEDURE",
 }
 _KIND_BY_GRANT_TYPE = {v: k for k, v in REQUIRED_KINDS.items()}
 
@@ -301,7 +306,9 @@ def required_objects(inv: dict[str, Any]) -> dict[str, Any]:
     """Objects a validated inventory names that the play does not create, so they must already exist.
 
     Returns the snowflake_object_info options (`roles`, `databases`, `schemas`,
-    `cortex_search_services`, `warehouses`: canonical names, as SHOW prints them)
+    `cortex_search_services`, `warehouses`, `semantic_views`, `agents`,
+    `functions`, `procedures`: canonical names, as SHOW prints them; functions
+    and procedures with their argument types)
     and `needed_by`: `"<TYPE> <name>"` (the form of snowflake_object_info's
     `missing`) -> where the inventory names it. The MCP roles are created by
     the play, so they are never required.
@@ -338,7 +345,7 @@ def required_objects(inv: dict[str, Any]) -> dict[str, Any]:
         need("databases", qualified_display([db]), f"MCP server {fqn}")
         need("schemas", qualified_display([db, schema]), f"MCP server {fqn}")
         for tool in server.get("tools") or []:
-            for object_type, obj in tool_grants([tool]):
+            for _privilege, object_type, obj in tool_privileges([tool]):
                 need(_KIND_BY_GRANT_TYPE[object_type], obj, f"MCP server {fqn}, tool {tool.get('name')!r}")
 
     out: dict[str, Any] = {kind: sorted(names) for kind, names in found.items()}
@@ -365,10 +372,10 @@ def account_plan(inv: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any
     role_items = [{"name": r["name"], **({"comment": r["comment"]} if r.get("comment") is not None else {})} for r in roles]
     role_names = mcp_role_names(inv)
 
-    privileges: dict[tuple[str, str], set[str]] = {}
+    privileges: dict[tuple[str, str, str], set[str]] = {}
 
-    def need(role: str, object_type: str, name: str) -> None:
-        privileges.setdefault((role, object_type), set()).add(name)
+    def need(role: str, privilege: str, object_type: str, name: str) -> None:
+        privileges.setdefault((role, object_type, privilege), set()).add(name)
 
     servers = []
     for server in inv.get("snowflake_mcp_servers") or []:
@@ -381,17 +388,17 @@ def account_plan(inv: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any
             continue
         servers.append(
             {"name": server["name"], "database": server["database"], "schema": server["schema"],
-             "comment": server.get("comment"), "tools": server["tools"], "state": "present"}
+             "comment": server.get("comment"), "tools": spec_tools(server["tools"]), "state": "present"}
         )  # fmt: skip
         grants = [
-            ("DATABASE", qualified_display([db])),
-            ("SCHEMA", qualified_display([db, schema])),
-            ("MCP SERVER", qualified_display([db, schema, name])),
-            *tool_grants(server["tools"]),
+            ("USAGE", "DATABASE", qualified_display([db])),
+            ("USAGE", "SCHEMA", qualified_display([db, schema])),
+            ("USAGE", "MCP SERVER", qualified_display([db, schema, name])),
+            *tool_privileges(server["tools"]),
         ]
         for role in server["roles"]:
-            for object_type, obj in grants:
-                need(normalize(role), object_type, obj)
+            for privilege, object_type, obj in grants:
+                need(normalize(role), privilege, object_type, obj)
 
     present: dict[str, set[str]] = {}
     missing, offboard = [], []
@@ -416,8 +423,8 @@ def account_plan(inv: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any
         "grants": {
             "roles": role_names,
             "privileges": [
-                {"role": role, "object_type": object_type, "objects": sorted(objs)}
-                for (role, object_type), objs in sorted(privileges.items())
+                {"role": role, "object_type": object_type, "privileges": [privilege], "objects": sorted(objs)}
+                for (role, object_type, privilege), objs in sorted(privileges.items())
             ],
             "role_grants": [
                 {"role": r["name"], "to_roles": list(r["grant_to_roles"])} for r in roles if r.get("grant_to_roles")

@@ -15,6 +15,8 @@ from typing import Any
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import (
     IdentifierError,
     canonical_qualified,
+    canonical_type,
+    routine_signature,
     split_qualified,
 )
 
@@ -26,6 +28,9 @@ TOOL_TYPES = (
     "GENERIC",
 )
 TOOL_KEYS = ("name", "type", "identifier", "title", "description", "config")
+# Inventory-only keys: used to plan grants, never sent in the specification.
+# `arguments`: a GENERIC tool's argument types (Snowflake grants USAGE per signature).
+INVENTORY_KEYS = ("arguments",)
 CONFIG_KEYS = {
     "SYSTEM_EXECUTE_SQL": {"read_only": bool, "query_timeout": int, "warehouse": str},
     "GENERIC": {"type": str, "warehouse": str, "query_timeout": int, "input_schema": dict},
@@ -51,9 +56,11 @@ def validate_tools(tools: Any) -> list[str]:
         name = tool.get("name")
         if isinstance(name, str) and name:
             where = f"tool {name!r}"
-        unknown = sorted(set(tool) - set(TOOL_KEYS))
+        unknown = sorted(set(tool) - set(TOOL_KEYS) - set(INVENTORY_KEYS))
         if unknown:
-            problems.append(f"{where}: unknown keys {', '.join(unknown)} (allowed: {', '.join(TOOL_KEYS)})")
+            problems.append(
+                f"{where}: unknown keys {', '.join(unknown)} (allowed: {', '.join(TOOL_KEYS + INVENTORY_KEYS)})"
+            )
         if not isinstance(name, str) or not name.strip():
             problems.append(f"{where}: `name` is required")
         elif name in seen:
@@ -72,6 +79,7 @@ def validate_tools(tools: Any) -> list[str]:
                     problems.append(f"{where}: identifier {ident!r} must be database.schema.object")
             except IdentifierError as exc:
                 problems.append(f"{where}: bad identifier {ident!r}: {exc}")
+        problems.extend(_arguments_problems(tool, where))
         for key in ("title", "description"):
             if tool.get(key) is not None and not isinstance(tool[key], str):
                 problems.append(f"{where}: `{key}` must be a string")
@@ -156,20 +164,61 @@ def same_spec(desired_tools: list[dict[str, Any]], described: Any) -> bool:
     return canonical(normalize_tools(desired_tools)) == canonical(parse_described_spec(described))
 
 
-def tool_grants(tools: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    """(object type, canonical name) every role using these tools needs USAGE on."""
-    out: list[tuple[str, str]] = []
+def spec_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tools without inventory-only keys: what snowflake_mcp_server takes."""
+    return [{k: v for k, v in tool.items() if k not in INVENTORY_KEYS} for tool in tools]
+
+
+def _arguments_problems(tool: dict[str, Any], where: str) -> list[str]:
+    args = tool.get("arguments")
+    if args is None:
+        return []
+    if tool.get("type") != "GENERIC":
+        return [f"{where}: `arguments` is only for GENERIC tools (the function's or procedure's argument types)"]
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        return [f"{where}: `arguments` must be a list of type names, e.g. [NUMBER, VARCHAR]"]
+    try:
+        for arg in args:
+            canonical_type(arg)
+    except IdentifierError as exc:
+        return [f"{where}: `arguments`: {exc}"]
+    return []
+
+
+# Tool type -> (privilege, object type) needed on the tool's `identifier` to call it.
+# Documented with its sources in docs/account.md ("Privileges each tool type needs").
+TOOL_OBJECT_PRIVILEGE = {
+    "CORTEX_SEARCH_SERVICE_QUERY": ("USAGE", "CORTEX SEARCH SERVICE"),
+    "CORTEX_ANALYST_MESSAGE": ("SELECT", "SEMANTIC VIEW"),
+    "CORTEX_AGENT_RUN": ("USAGE", "AGENT"),
+}
+
+
+def tool_privileges(tools: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(privilege, object type, canonical name) every role using these tools needs.
+
+    USAGE on the database and schema of each tool's object, the privilege its
+    type needs on the object (a GENERIC tool: USAGE on the function or
+    procedure with its argument types), and USAGE on `config.warehouse` of SQL
+    and GENERIC tools.
+    """
+    out: list[tuple[str, str, str]] = []
     for tool in tools:
         ident = tool.get("identifier")
+        ttype = tool.get("type")
         if ident:
             db, schema, _obj = split_qualified(str(ident))
-            out.append(("DATABASE", canonical_qualified(_q(db))))
-            out.append(("SCHEMA", canonical_qualified(f"{_q(db)}.{_q(schema)}")))
-            if tool.get("type") == "CORTEX_SEARCH_SERVICE_QUERY":
-                out.append(("CORTEX SEARCH SERVICE", canonical_qualified(str(ident))))
+            out.append(("USAGE", "DATABASE", canonical_qualified(_q(db))))
+            out.append(("USAGE", "SCHEMA", canonical_qualified(f"{_q(db)}.{_q(schema)}")))
+            if ttype in TOOL_OBJECT_PRIVILEGE:
+                privilege, object_type = TOOL_OBJECT_PRIVILEGE[str(ttype)]
+                out.append((privilege, object_type, canonical_qualified(str(ident))))
+            elif ttype == "GENERIC":
+                kind = str((tool.get("config") or {}).get("type") or "function").upper()
+                out.append(("USAGE", kind, routine_signature(str(ident), list(tool.get("arguments") or []))))
         warehouse = (tool.get("config") or {}).get("warehouse")
-        if warehouse and tool.get("type") in CONFIG_KEYS:
-            out.append(("WAREHOUSE", canonical_qualified(str(warehouse))))
+        if warehouse and ttype in CONFIG_KEYS:
+            out.append(("USAGE", "WAREHOUSE", canonical_qualified(str(warehouse))))
     return list(dict.fromkeys(out))  # de-duplicated, order kept
 
 

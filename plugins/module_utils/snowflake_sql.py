@@ -192,3 +192,94 @@ def dollar_quoted(text: str) -> str:
     if "$$" in text:
         raise ValueError("text must not contain '$$'")
     return "$$\n" + text + "\n$$"
+
+
+# ---- functions and procedures: identified by name AND argument types ------------
+# Type names that denote the same Snowflake type, so signatures compare as Snowflake does.
+_TYPE_SYNONYMS = {
+    "STRING": "VARCHAR", "TEXT": "VARCHAR", "CHAR": "VARCHAR", "CHARACTER": "VARCHAR",
+    "INT": "NUMBER", "INTEGER": "NUMBER", "BIGINT": "NUMBER", "SMALLINT": "NUMBER",
+    "TINYINT": "NUMBER", "BYTEINT": "NUMBER", "DECIMAL": "NUMBER", "NUMERIC": "NUMBER",
+    "DOUBLE": "FLOAT", "DOUBLE PRECISION": "FLOAT", "REAL": "FLOAT", "FLOAT4": "FLOAT", "FLOAT8": "FLOAT",
+}  # fmt: skip
+_TYPE_WORDS = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]*$")
+
+
+def canonical_type(text: str) -> str:
+    """`number(38,0)` -> NUMBER, `string` -> VARCHAR; precision and length are not part of a signature."""
+    base = " ".join(str(text).split("(")[0].upper().split())
+    if not _TYPE_WORDS.match(base):
+        raise IdentifierError(f"{text!r} is not a type name")
+    return _TYPE_SYNONYMS.get(base, base)
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas outside parentheses: `A NUMBER(38,0), B VARCHAR` -> two items."""
+    items, depth, current = [], 0, ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += ch
+    if current.strip():
+        items.append(current)
+    return [i.strip() for i in items]
+
+
+def _closing(rest: str) -> int:
+    """Index of the `)` closing the `(` just before `rest` (len(rest) if there is none)."""
+    depth = 0
+    for i, ch in enumerate(rest):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            if depth == 0:
+                return i
+            depth -= 1
+    return len(rest)
+
+
+def routine_signature(name: str, arg_types: list[str]) -> str:
+    """Canonical key of a function or procedure: `DB.S.F(NUMBER, VARCHAR)` (name canonical, types canonical)."""
+    return canonical_qualified(name) + "(" + ", ".join(canonical_type(t) for t in arg_types) + ")"
+
+
+def parse_routine(text: str) -> str:
+    """A routine's canonical key from any of the forms Snowflake and the inventory use.
+
+    - input / GRANT form: `db.s.f(NUMBER, VARCHAR)`;
+    - SHOW GRANTS `name`: `DB.S."F(X NUMBER, Y VARCHAR):VARCHAR(16777216)"` (argument
+      names and the return type included; the last part quoted).
+    """
+    text = str(text).strip()
+    if text.endswith('"'):
+        parts = split_qualified(text)
+        inner = parts[-1]
+        base, _, rest = inner.partition("(")
+        args_text = rest[: _closing(rest)]
+        prefix = qualified_display([*parts[:-1], base])
+    else:
+        base, _, rest = text.partition("(")
+        if not rest.endswith(")") or _closing(rest) != len(rest) - 1:
+            raise IdentifierError(f"{text!r} needs its argument types: name(TYPE, ...)")
+        args_text = rest[:-1]
+        prefix = canonical_qualified(base)
+    types = []
+    for arg in _split_top(args_text):
+        words = arg.split("(")[0].split()
+        # `X NUMBER` (argument name then type) or `NUMBER` alone; DOUBLE PRECISION stays one type.
+        if len(words) >= 2 and " ".join(words).upper() not in _TYPE_SYNONYMS:
+            arg = arg.split(None, 1)[1]
+        types.append(canonical_type(arg))
+    return prefix + "(" + ", ".join(types) + ")"
+
+
+def routine_sql(key: str) -> str:
+    """SQL for a canonical routine key: `DB.S.F(NUMBER, VARCHAR)` with the name parts quoted as needed."""
+    base, _, rest = key.partition("(")
+    return qualified(split_qualified(base)) + "(" + rest

@@ -13,7 +13,8 @@ description:
     grants and revokes in batched multi-statement requests.
   - With O(state=exact), revokes what is not listed, but only for the managed roles (O(roles)) and only the
     grant kinds this module manages - the privileges O(privileges[].privileges) accepts on databases, schemas,
-    warehouses, Cortex Search services and MCP servers, and grants of the managed roles to roles and users.
+    warehouses, Cortex Search services, MCP servers, semantic views, agents, functions and procedures, and
+    grants of the managed roles to roles and users.
     Other privileges (OWNERSHIP, C(CREATE TABLE) on a schema, anything on tables) are never touched.
   - Supports check mode (returns the plan) and diff mode (each affected role's grants before and after).
 version_added: "0.1.0"
@@ -32,16 +33,23 @@ options:
         type: raw
         required: true
       privileges:
-        description: Privileges - C(USAGE), C(MONITOR), C(OPERATE), C(MODIFY), C(CREATE SCHEMA) or C(CREATE MCP SERVER).
+        description:
+          - Privileges - C(USAGE), C(SELECT) (semantic views), C(MONITOR), C(OPERATE), C(MODIFY), C(CREATE SCHEMA) or
+            C(CREATE MCP SERVER).
         type: list
         elements: str
         default: [USAGE]
       object_type:
-        description: C(DATABASE), C(SCHEMA), C(WAREHOUSE), C(CORTEX SEARCH SERVICE) or C(MCP SERVER).
+        description:
+          - C(DATABASE), C(SCHEMA), C(WAREHOUSE), C(CORTEX SEARCH SERVICE), C(MCP SERVER), C(SEMANTIC VIEW), C(AGENT),
+            C(FUNCTION) or C(PROCEDURE).
         type: str
         required: true
       objects:
-        description: Object names, qualified as the type needs (C(DB), C(DB.SCHEMA), C(DB.SCHEMA.NAME)).
+        description:
+          - Object names, qualified as the type needs (C(DB), C(DB.SCHEMA), C(DB.SCHEMA.NAME)).
+          - Functions and procedures with their argument types, C(DB.SCHEMA.NAME(NUMBER, VARCHAR)), since Snowflake
+            grants per signature.
         type: list
         elements: str
         required: true

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: snowflake_object_info
-short_description: Report which of the named roles, databases, schemas, Cortex Search services and warehouses do not exist
+short_description: Report which of the named roles, databases, schemas, warehouses and MCP tool objects do not exist
 description:
   - Checks many objects with a constant number of reads, one per object type that has names to check
     (C(SHOW ROLES), C(SHOW DATABASES), C(SHOW SCHEMAS IN ACCOUNT), C(SHOW CORTEX SEARCH SERVICES IN ACCOUNT),
-    C(SHOW WAREHOUSES)); never one read per object. Types with no names are not read.
+    C(SHOW WAREHOUSES), C(SHOW SEMANTIC VIEWS IN ACCOUNT), C(SHOW AGENTS IN ACCOUNT),
+    C(SHOW USER FUNCTIONS IN ACCOUNT), C(SHOW PROCEDURES IN ACCOUNT)); never one read per object. Types with no
+    names are not read.
+  - Functions and procedures are checked by signature (name and argument types).
   - Names follow Snowflake's identifier rules - a plain name is upper-cased (C(sysadmin) is C(SYSADMIN)), a
     double-quoted one (C("Mixed")) is taken verbatim - and compare with the names as Snowflake stores them.
   - An object the connection's role cannot see is reported missing, as Snowflake itself would
@@ -43,6 +46,26 @@ options:
     default: []
   warehouses:
     description: Warehouse names.
+    type: list
+    elements: str
+    default: []
+  semantic_views:
+    description: Semantic view names, qualified C(DATABASE.SCHEMA.VIEW).
+    type: list
+    elements: str
+    default: []
+  agents:
+    description: Cortex Agent names, qualified C(DATABASE.SCHEMA.AGENT).
+    type: list
+    elements: str
+    default: []
+  functions:
+    description: User-defined functions with their argument types, C(DATABASE.SCHEMA.NAME(NUMBER, VARCHAR)).
+    type: list
+    elements: str
+    default: []
+  procedures:
+    description: Stored procedures with their argument types, C(DATABASE.SCHEMA.NAME(NUMBER)).
     type: list
     elements: str
     default: []
@@ -97,6 +120,8 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_runner impo
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import (
     IdentifierError,
     normalize,
+    parse_routine,
+    qualified,
     qualified_display,
     split_qualified,
 )
@@ -113,11 +138,31 @@ KINDS: dict[str, tuple[str, int, str, tuple[str, ...]]] = {
         ("database_name", "schema_name", "name"),
     ),
     "warehouses": ("WAREHOUSE", 1, "SHOW WAREHOUSES", ("name",)),
-}
+    "semantic_views": (
+        "SEMANTIC VIEW", 3, "SHOW SEMANTIC VIEWS IN ACCOUNT", ("database_name", "schema_name", "name"),
+    ),
+    "agents": ("AGENT", 3, "SHOW AGENTS IN ACCOUNT", ("database_name", "schema_name", "name")),
+    "functions": ("FUNCTION", 3, "SHOW USER FUNCTIONS IN ACCOUNT", ("catalog_name", "schema_name", "arguments")),
+    "procedures": ("PROCEDURE", 3, "SHOW PROCEDURES IN ACCOUNT", ("catalog_name", "schema_name", "arguments")),
+}  # fmt: skip
+# Options whose names carry argument types; their rows' `arguments` read `F(NUMBER) RETURN NUMBER`.
+ROUTINES = ("functions", "procedures")
+
+
+def routine_key(row: dict[str, Any]) -> str | None:
+    """`DB.S.F(NUMBER, VARCHAR)` from a SHOW USER FUNCTIONS / SHOW PROCEDURES row (None if unreadable)."""
+    signature = str(row.get("arguments") or "").split(" RETURN ")[0]
+    name, _, args = signature.partition("(")
+    try:
+        return parse_routine(qualified([str(row.get("catalog_name")), str(row.get("schema_name")), name]) + "(" + args)
+    except IdentifierError:
+        return None
 
 
 def parse(option: str, name: str) -> tuple[str, ...]:
     """A requested name as stored parts; a one-part name follows `normalize` (so `"Mixed"` keeps its case)."""
+    if option in ROUTINES:
+        return (parse_routine(name),)
     _word, count, _sql, _cols = KINDS[option]
     parts = (normalize(name),) if count == 1 else tuple(split_qualified(name))
     if len(parts) != count:
@@ -131,11 +176,15 @@ def check(requested: dict[str, list[str]], rows_by_option: dict[str, list[dict[s
     exists: dict[str, dict[str, bool]] = {}
     for option, names in requested.items():
         word, _count, _sql, cols = KINDS[option]
-        present = {tuple(str(r.get(c)) for c in cols) for r in rows_by_option.get(option, [])}
+        rows = rows_by_option.get(option, [])
+        if option in ROUTINES:
+            present = {(routine_key(r),) for r in rows}
+        else:
+            present = {tuple(str(r.get(c)) for c in cols) for r in rows}
         exists[option] = {}
         for name in names:
             parts = parse(option, name)
-            key = qualified_display(list(parts))
+            key = parts[0] if option in ROUTINES else qualified_display(list(parts))
             found = parts in present
             exists[option][key] = found
             if not found and f"{word} {key}" not in missing:

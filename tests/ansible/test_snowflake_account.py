@@ -40,14 +40,14 @@ def inv_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def inventory(emu: Emulator, inv_dir: Path, name: str = "inv.yml", **changes: Any) -> Path:
-    variables = base_inventory(emu.port)
+    variables = base_inventory(emu.port, emu.key_file)
     variables.update(copy.deepcopy(changes))
     return write_inventory(inv_dir / name, variables)
 
 
 def test_objects_the_inventory_names_must_exist_before_any_change(emu: Emulator, inv_dir: Path) -> None:
     # Runs first, on the freshly seeded account: nothing of the play's exists yet.
-    variables = base_inventory(emu.port)
+    variables = base_inventory(emu.port, emu.key_file)
     variables["snowflake_mcp_roles"][0]["grant_to_roles"] = ["SYSADMN"]  # typo of SYSADMIN
     variables["snowflake_mcp_servers"][0]["tools"][0]["identifier"] = "AICOLLEGE.PUBLIC.NO_SUCH_SEARCH"
     before = snapshot(emu)
@@ -143,7 +143,7 @@ def test_mcp_spec_change_keeps_every_grant(emu: Emulator, inv_dir: Path) -> None
     emu.query("GRANT USAGE ON MCP SERVER AICOLLEGE.PUBLIC.DOCS_MCP TO ROLE ANALYST")  # a grant the inventory does not know
     grants_on = {(r["privilege"], r["grantee_name"]) for r in emu.query("SHOW GRANTS ON MCP SERVER AICOLLEGE.PUBLIC.DOCS_MCP")}
     creates = emu.stats()["queries"].get("CREATE_MCP_SERVER", 0)
-    variables = base_inventory(emu.port)
+    variables = base_inventory(emu.port, emu.key_file)
     variables["snowflake_mcp_servers"][1]["tools"][0]["description"] = "Search the onboarding docs"
     result = run_play(write_inventory(inv_dir / "spec.yml", variables))
     assert result.changed_tasks == ["Converge the MCP servers (a spec change keeps every grant on the server)"]
@@ -158,7 +158,7 @@ def test_mcp_spec_change_keeps_every_grant(emu: Emulator, inv_dir: Path) -> None
 
 def test_integration_is_altered_in_place(emu: Emulator, inv_dir: Path) -> None:
     creds = client_secrets(emu)
-    changed = base_inventory(emu.port)["snowflake_oauth_integration"] | {"refresh_token_validity": 86400, "comment": "v2"}
+    changed = base_inventory(emu.port, emu.key_file)["snowflake_oauth_integration"] | {"refresh_token_validity": 86400, "comment": "v2"}
     run_play(inventory(emu, inv_dir, "integ.yml", snowflake_oauth_integration=changed))
     props = integration(emu)
     assert props["OAUTH_REFRESH_TOKEN_VALIDITY"] == "86400"
@@ -171,7 +171,7 @@ def test_offboarding_revokes_roles_and_delegations(emu: Emulator, inv_dir: Path)
     tokens = sign_in(emu, "carol@example.com", "carol-pass-1", "MCP_USERS", REDIRECT)
     assert refresh(emu, tokens["refresh_token"]).status_code == 200
     assert emu.query('SHOW DELEGATED AUTHORIZATIONS BY USER "carol@example.com"')
-    variables = base_inventory(emu.port)
+    variables = base_inventory(emu.port, emu.key_file)
     for user in variables["mcp_users"]:
         if user["login"] == "carol@example.com":
             user["state"] = "absent"
@@ -186,7 +186,7 @@ def test_offboarding_revokes_roles_and_delegations(emu: Emulator, inv_dir: Path)
 
 
 def test_server_with_state_absent_is_dropped_with_what_only_it_needed(emu: Emulator, inv_dir: Path) -> None:
-    variables = base_inventory(emu.port)
+    variables = base_inventory(emu.port, emu.key_file)
     docs = variables["snowflake_mcp_servers"][1]
     assert docs["name"] == "DOCS_MCP"
     # Only the name and place matter now; tools and roles may stay or go.
@@ -213,9 +213,103 @@ def test_server_with_state_absent_is_dropped_with_what_only_it_needed(emu: Emula
 
 
 def test_server_state_must_be_present_or_absent(emu: Emulator, inv_dir: Path) -> None:
-    variables = base_inventory(emu.port)
+    variables = base_inventory(emu.port, emu.key_file)
     variables["snowflake_mcp_servers"][0]["state"] = "gone"
     before = snapshot(emu)
     result = run_play(write_inventory(inv_dir / "bad_state.yml", variables), check=False)
     assert result.rc != 0 and "MCP server AICOLLEGE.PUBLIC.GONG_MCP.state must be present or absent" in result.out
+    assert snapshot(emu) == before
+
+
+ALL_TYPES_TOOLS = [
+    {"name": "analyst", "type": "CORTEX_ANALYST_MESSAGE", "identifier": "AICOLLEGE.PUBLIC.SALES_VIEW"},
+    {"name": "agent", "type": "CORTEX_AGENT_RUN", "identifier": "AICOLLEGE.PUBLIC.SALES_AGENT"},
+    {"name": "sql", "type": "SYSTEM_EXECUTE_SQL", "config": {"warehouse": "COMPUTE_WH"}},
+    {"name": "add-one", "type": "GENERIC", "identifier": "AICOLLEGE.PUBLIC.ADD_ONE", "arguments": ["NUMBER"],
+     "config": {"type": "function", "warehouse": "COMPUTE_WH"}},
+    {"name": "refresh", "type": "GENERIC", "identifier": "AICOLLEGE.PUBLIC.REFRESH_NOTES",
+     "arguments": ["NUMBER", "VARCHAR"], "config": {"type": "procedure"}},
+    {"name": "search", "type": "CORTEX_SEARCH_SERVICE_QUERY", "identifier": "AICOLLEGE.PUBLIC.DOCS_SEARCH"},
+]  # fmt: skip
+TOOL_ARGUMENTS = {
+    "analyst": {"message": "revenue by region"}, "agent": {"message": "hi"}, "sql": {"sql": "SHOW ROLES"},
+    "add-one": {"x": 1}, "refresh": {"days": 7, "tag": "x"}, "search": {"query": "SSO"},
+}  # fmt: skip
+ALL_TYPES_PATH = "/api/v2/databases/AICOLLEGE/schemas/PUBLIC/mcp-servers/ALL_TYPES_MCP"
+
+
+def all_types_inventory(emu: Emulator, inv_dir: Path, tools: list[dict[str, Any]], name: str) -> Path:
+    variables = base_inventory(emu.port, emu.key_file)
+    variables["snowflake_mcp_servers"] = [
+        variables["snowflake_mcp_servers"][0],  # GONG_MCP, as before
+        {"name": "DOCS_MCP", "database": "AICOLLEGE", "schema": "PUBLIC", "state": "absent"},
+        {"name": "ALL_TYPES_MCP", "database": "AICOLLEGE", "schema": "PUBLIC", "tools": copy.deepcopy(tools),
+         "roles": ["MCP_USERS"]},
+    ]  # fmt: skip
+    return write_inventory(inv_dir / name, variables)
+
+
+def tool_grants_of(emu: Emulator, role: str) -> set[tuple[str, str, str]]:
+    """The role's privileges of the kinds the play manages (an earlier test left a CREATE TABLE)."""
+    return {g for g in grants_to(emu, role) if g[0] in ("USAGE", "SELECT") and g[1] != "ROLE"}
+
+
+def call_tool(emu: Emulator, token: str, tool: str) -> dict[str, Any]:
+    import httpx
+
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": tool, "arguments": TOOL_ARGUMENTS[tool]}}  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"}
+    return dict(httpx.post(emu.url + ALL_TYPES_PATH, json=body, headers=headers, timeout=10).json())
+
+
+def test_every_tool_type_gets_its_grants_and_works_for_a_signed_in_user(emu: Emulator, inv_dir: Path) -> None:
+    path = all_types_inventory(emu, inv_dir, ALL_TYPES_TOOLS, "all_types.yml")
+    assert run_play(path).recap()["failed"] == 0
+    held = tool_grants_of(emu, "MCP_USERS")
+    assert {
+        ("USAGE", "CORTEX_AGENT_SERVER", "AICOLLEGE.PUBLIC.ALL_TYPES_MCP"),
+        ("SELECT", "SEMANTIC_VIEW", "AICOLLEGE.PUBLIC.SALES_VIEW"),
+        ("USAGE", "AGENT", "AICOLLEGE.PUBLIC.SALES_AGENT"),
+        ("USAGE", "WAREHOUSE", "COMPUTE_WH"),
+        ("USAGE", "FUNCTION", 'AICOLLEGE.PUBLIC."ADD_ONE(X NUMBER):NUMBER"'),
+        ("USAGE", "PROCEDURE", 'AICOLLEGE.PUBLIC."REFRESH_NOTES(DAYS NUMBER, TAG VARCHAR):VARCHAR"'),
+        ("USAGE", "CORTEX_SEARCH_SERVICE", "AICOLLEGE.PUBLIC.DOCS_SEARCH"),
+        ("USAGE", "DATABASE", "AICOLLEGE"),
+        ("USAGE", "SCHEMA", "AICOLLEGE.PUBLIC"),
+    } == held
+    token = sign_in(emu, "alice@example.com", "alice-pass-1", "MCP_USERS", REDIRECT)["access_token"]
+    for tool in TOOL_ARGUMENTS:
+        answer = call_tool(emu, token, tool)
+        assert "error" not in answer and answer["result"]["isError"] is False, (tool, answer)
+
+    # A grant revoked by hand breaks that tool only; the next run restores it, the one after is a no-op.
+    emu.query("REVOKE SELECT ON SEMANTIC VIEW AICOLLEGE.PUBLIC.SALES_VIEW FROM ROLE MCP_USERS")
+    assert "not authorized" in call_tool(emu, token, "analyst")["error"]["message"]
+    assert "error" not in call_tool(emu, token, "agent")
+    restored = run_play(path)
+    assert restored.recap()["changed"] == 1
+    assert restored.changed_tasks == ["Converge every grant of the MCP roles (objects, roles, users) in one call"]
+    assert "error" not in call_tool(emu, token, "analyst")
+    assert run_play(path).recap()["changed"] == 0
+
+    # Removing a tool revokes what only it needed, nothing else.
+    without_agent = [t for t in ALL_TYPES_TOOLS if t["name"] != "agent"]
+    result = run_play(all_types_inventory(emu, inv_dir, without_agent, "no_agent.yml"))
+    assert result.recap()["failed"] == 0
+    assert tool_grants_of(emu, "MCP_USERS") == held - {("USAGE", "AGENT", "AICOLLEGE.PUBLIC.SALES_AGENT")}
+
+
+def test_missing_tool_objects_are_named_with_their_tool(emu: Emulator, inv_dir: Path) -> None:
+    tools = copy.deepcopy(ALL_TYPES_TOOLS)
+    tools[0]["identifier"] = "AICOLLEGE.PUBLIC.NO_VIEW"
+    tools[3]["arguments"] = ["VARCHAR"]  # ADD_ONE takes a NUMBER: no such signature
+    before = snapshot(emu)
+    result = run_play(all_types_inventory(emu, inv_dir, tools, "missing_tool_objects.yml"), check=False)
+    assert result.rc != 0
+    assert (
+        "SEMANTIC VIEW AICOLLEGE.PUBLIC.NO_VIEW (named by MCP server AICOLLEGE.PUBLIC.ALL_TYPES_MCP, tool 'analyst')"
+        in result.out
+    )
+    assert "FUNCTION AICOLLEGE.PUBLIC.ADD_ONE(VARCHAR) (named by MCP server AICOLLEGE.PUBLIC.ALL_TYPES_MCP, tool 'add-one')" in result.out
     assert snapshot(emu) == before

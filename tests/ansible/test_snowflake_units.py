@@ -27,7 +27,7 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_inventory i
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_mcp_spec import (
     render_spec,
     same_spec,
-    tool_grants,
+    tool_privileges,
     validate_tools,
 )
 from ansible_collections.snowmcp.core.plugins.modules.snowflake_object_info import (
@@ -92,14 +92,41 @@ def test_tool_validation_lists_every_problem() -> None:
         assert expected in text
 
 
-def test_tool_grants_cover_database_schema_service_and_warehouse() -> None:
-    grants = tool_grants(
+def test_tool_privileges_cover_every_tool_type() -> None:
+    grants = tool_privileges(
         [
             {"name": "s", "type": "CORTEX_SEARCH_SERVICE_QUERY", "identifier": "DB.S.SVC"},
             {"name": "q", "type": "SYSTEM_EXECUTE_SQL", "config": {"warehouse": "wh"}},
+            {"name": "a", "type": "CORTEX_ANALYST_MESSAGE", "identifier": "db.s.view"},
+            {"name": "g", "type": "CORTEX_AGENT_RUN", "identifier": "DB.S2.AGENT"},
+            {"name": "f", "type": "GENERIC", "identifier": "db.s.f", "arguments": ["int", "string"],
+             "config": {"type": "function", "warehouse": "WH"}},
+            {"name": "p", "type": "GENERIC", "identifier": "db.s.p", "config": {"type": "procedure"}},
         ]
+    )  # fmt: skip
+    assert grants == [
+        ("USAGE", "DATABASE", "DB"), ("USAGE", "SCHEMA", "DB.S"), ("USAGE", "CORTEX SEARCH SERVICE", "DB.S.SVC"),
+        ("USAGE", "WAREHOUSE", "WH"), ("SELECT", "SEMANTIC VIEW", "DB.S.VIEW"),
+        ("USAGE", "SCHEMA", "DB.S2"), ("USAGE", "AGENT", "DB.S2.AGENT"),
+        ("USAGE", "FUNCTION", "DB.S.F(NUMBER, VARCHAR)"), ("USAGE", "PROCEDURE", "DB.S.P()"),
+    ]  # fmt: skip
+
+
+def test_routine_names_compare_across_input_grant_and_show_forms() -> None:
+    key = "DB.S.F(NUMBER, VARCHAR)"
+    assert sql.parse_routine("db.s.f(integer, string)") == key
+    assert sql.parse_routine('DB.S."F(X NUMBER, Y VARCHAR):VARCHAR(16777216)"') == key
+    assert sql.parse_routine('DB.S."F(X NUMBER(38,0), Y VARCHAR(10)):NUMBER(38,0)"') == key
+    desired = build_desired(
+        [{"role": "R", "privileges": ["USAGE"], "object_type": "function", "objects": ["db.s.f(int, text)"]}],
+        [], [], ["R"],
+    )  # fmt: skip
+    current = parse_grants_to(
+        "R", [{"privilege": "USAGE", "granted_on": "FUNCTION", "name": 'DB.S."F(A NUMBER, B VARCHAR):VARCHAR"'}]
     )
-    assert grants == [("DATABASE", "DB"), ("SCHEMA", "DB.S"), ("CORTEX SEARCH SERVICE", "DB.S.SVC"), ("WAREHOUSE", "WH")]
+    assert plan(desired, current, "exact").statements() == []
+    (grant,) = plan(desired, set(), "exact").statements()
+    assert grant == "GRANT USAGE ON FUNCTION DB.S.F(NUMBER, VARCHAR) TO ROLE R"
 
 
 def test_grant_plan_exact_touches_only_managed_roles_and_kinds() -> None:

@@ -299,3 +299,79 @@ def test_expired_access_token_gets_401(tmp_path: Path) -> None:
         assert "expired" in resp.json()["message"]
     finally:
         emu.stop()
+
+
+ALL_TYPES_SPEC = """
+tools:
+  - {name: analyst, type: CORTEX_ANALYST_MESSAGE, identifier: AICOLLEGE.PUBLIC.SALES_VIEW}
+  - {name: agent, type: CORTEX_AGENT_RUN, identifier: AICOLLEGE.PUBLIC.SALES_AGENT}
+  - {name: sql, type: SYSTEM_EXECUTE_SQL, config: {warehouse: COMPUTE_WH}}
+  - {name: add-one, type: GENERIC, identifier: AICOLLEGE.PUBLIC.ADD_ONE,
+     config: {type: function, warehouse: COMPUTE_WH}}
+  - {name: refresh, type: GENERIC, identifier: AICOLLEGE.PUBLIC.REFRESH_NOTES,
+     config: {type: procedure, warehouse: COMPUTE_WH}}
+"""
+# Each tool and the one grant it needs beyond database and schema usage.
+TOOL_GRANTS = {
+    "analyst": "SELECT ON SEMANTIC VIEW AICOLLEGE.PUBLIC.SALES_VIEW",
+    "agent": "USAGE ON AGENT AICOLLEGE.PUBLIC.SALES_AGENT",
+    "sql": "USAGE ON WAREHOUSE COMPUTE_WH",
+    "add-one": "USAGE ON FUNCTION AICOLLEGE.PUBLIC.ADD_ONE(NUMBER)",
+    "refresh": "USAGE ON PROCEDURE AICOLLEGE.PUBLIC.REFRESH_NOTES(NUMBER, VARCHAR)",
+}
+TOOL_ARGUMENTS = {
+    "analyst": {"message": "revenue by region"},
+    "agent": {"message": "how are sales?"},
+    "sql": {"sql": "SELECT CURRENT_ROLE(), CURRENT_WAREHOUSE()"},
+    "add-one": {"x": 41},
+    "refresh": {"days": 7, "tag": "renewal"},
+}
+
+
+def test_every_tool_type_checks_its_privileges_and_answers(
+    shared_emulator: Emulator, access_token: str
+) -> None:
+    path = "/api/v2/databases/AICOLLEGE/schemas/PUBLIC/mcp-servers/ALL_TYPES_MCP"
+    run_sql(
+        shared_emulator,
+        f"CREATE OR REPLACE MCP SERVER AICOLLEGE.PUBLIC.ALL_TYPES_MCP FROM SPECIFICATION $${ALL_TYPES_SPEC}$$",
+        "GRANT USAGE ON MCP SERVER AICOLLEGE.PUBLIC.ALL_TYPES_MCP TO ROLE ANALYST",
+    )
+
+    def call(tool: str) -> dict[str, Any]:
+        args = {"name": tool, "arguments": TOOL_ARGUMENTS[tool]}
+        return dict(rpc(shared_emulator, access_token, "tools/call", args, path=path).json())
+
+    def payload(answer: dict[str, Any]) -> dict[str, Any]:
+        assert "error" not in answer, answer
+        return dict(json.loads(answer["result"]["content"][0]["text"]))
+
+    for tool in TOOL_GRANTS:  # nothing granted yet: every call is refused
+        answer = call(tool)
+        assert answer["error"]["code"] == -32000, tool
+        assert "does not exist or not authorized" in answer["error"]["message"], tool
+    run_sql(shared_emulator, *(f"GRANT {g} TO ROLE ANALYST" for g in TOOL_GRANTS.values()))
+    try:
+        analyst = payload(call("analyst"))["message"]["content"]
+        assert analyst[1]["type"] == "sql" and "AICOLLEGE.PUBLIC.SALES_VIEW" in analyst[1]["statement"]
+        agent = payload(call("agent"))
+        assert agent["role"] == "assistant" and "how are sales?" in agent["content"][0]["text"]
+        sql = payload(call("sql"))
+        assert sql["data"] == [["ANALYST", "COMPUTE_WH"]]
+        assert payload(call("add-one")) == {"result": 'ADD_ONE called with {"x": 41}'}
+        assert "REFRESH_NOTES" in payload(call("refresh"))["result"]
+        # Read-only SQL tools refuse anything that changes the account.
+        args = {"name": "sql", "arguments": {"sql": "CREATE ROLE SNEAKY"}}
+        refused = rpc(shared_emulator, access_token, "tools/call", args, path=path).json()
+        assert "read-only" in refused["error"]["message"]
+        assert "SNEAKY" not in {r["name"] for r in shared_emulator.query("SHOW ROLES")}
+        # Each grant matters on its own: revoke one, only that tool fails.
+        for tool, grant in TOOL_GRANTS.items():
+            run_sql(shared_emulator, f"REVOKE {grant} FROM ROLE ANALYST")
+            assert "not authorized" in call(tool)["error"]["message"], tool
+            others = [t for t in TOOL_GRANTS if t != tool and not (tool == "sql" and t in ("add-one", "refresh"))]
+            for other in others:
+                assert "error" not in call(other), (tool, other)
+            run_sql(shared_emulator, f"GRANT {grant} TO ROLE ANALYST")
+    finally:
+        run_sql(shared_emulator, *(f"REVOKE {g} FROM ROLE ANALYST" for g in TOOL_GRANTS.values()))

@@ -18,7 +18,7 @@ def create_app(ctx: EmulatorContext) -> Starlette:
     engine = Engine(ctx)
     oauth = OAuth(ctx)
     wire = WireProtocol(ctx, engine, oauth.authenticate_connector)
-    mcp = McpEndpoint(ctx, oauth)
+    mcp = McpEndpoint(ctx, oauth, engine)
     admin = Admin(ctx)
     routes = [*wire.routes(), *oauth.routes(), *mcp.routes(), *admin.routes()]
     app = Starlette(routes=routes)

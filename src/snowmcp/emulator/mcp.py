@@ -12,9 +12,10 @@ The request runs as the token's role (its `session:role:` scope, else the
 user's default role). That role needs USAGE on the server (granted_on
 CORTEX_AGENT_SERVER); without it, or when the server does not exist, the
 answer is 404 "does not exist or not authorized" (Snowflake never tells the
-two apart). `tools/call` additionally needs USAGE on the tool's object. As
-everywhere in Snowflake, USAGE on a schema object also needs USAGE on its
-database and schema.
+two apart). `tools/call` additionally needs the tool's privileges (USAGE on a Cortex
+Search service here; the other tool types in mcp_tools.py). As everywhere in
+Snowflake, a privilege on a schema object also needs USAGE on its database
+and schema.
 
 Path segments are resolved the way Snowflake resolves identifiers in REST
 URLs: an unquoted segment is upper-cased, a double-quoted one (`%22My
@@ -40,6 +41,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from snowmcp.emulator.context import EmulatorContext
+from snowmcp.emulator.engine import Engine
+from snowmcp.emulator.mcp_tools import ToolError, call_tool, split_identifier
 from snowmcp.emulator.model import Account, McpServer, qualified
 from snowmcp.emulator.oauth import AccessGrant, OAuth
 
@@ -55,12 +58,9 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 TOOL_ERROR = -32000
 
-# Tool types and the grant each one needs on its `identifier`.
+# Cortex Search tools need USAGE on their service; the other types: mcp_tools.py.
 TOOL_OBJECT_KIND = {
     "CORTEX_SEARCH_SERVICE_QUERY": ("CORTEX_SEARCH_SERVICE", "Cortex Search Service"),
-    "CORTEX_ANALYST_MESSAGE": ("SEMANTIC_VIEW", "Semantic view"),
-    "CORTEX_AGENT_RUN": ("AGENT", "Agent"),
-    "GENERIC": ("FUNCTION", "Function"),
 }
 
 SEARCH_INPUT_SCHEMA: dict[str, Any] = {
@@ -90,34 +90,6 @@ def path_identifier(segment: str) -> str:
     return segment.upper()
 
 
-def split_identifier(identifier: str) -> list[str]:
-    """`DB.SCHEMA."My Service"` -> ["DB", "SCHEMA", "My Service"] (spec identifiers)."""
-    parts: list[str] = []
-    current = ""
-    quoted = False
-    i = 0
-    while i < len(identifier):
-        ch = identifier[i]
-        if quoted:
-            if ch == '"' and identifier[i + 1 : i + 2] == '"':
-                current += '"'
-                i += 1
-            elif ch == '"':
-                quoted = False
-            else:
-                current += ch
-        elif ch == '"':
-            quoted = True
-        elif ch == ".":
-            parts.append(current)
-            current = ""
-        else:
-            current += ch.upper()
-        i += 1
-    parts.append(current)
-    return parts
-
-
 def _rpc_error(req_id: Any, code: int, message: str) -> JSONResponse:
     return JSONResponse(
         {"jsonrpc": "2.0", "id": req_id, "error": {"code": code, "message": message}}
@@ -140,9 +112,10 @@ def _unauthorized(error: str, description: str) -> JSONResponse:
 
 
 class McpEndpoint:
-    def __init__(self, ctx: EmulatorContext, oauth: OAuth) -> None:
+    def __init__(self, ctx: EmulatorContext, oauth: OAuth, engine: Engine) -> None:
         self.ctx = ctx
         self.oauth = oauth
+        self.engine = engine  # SYSTEM_EXECUTE_SQL tools run statements through it
 
     def routes(self) -> list[Route]:
         path = "/api/v2/databases/{db}/schemas/{schema}/mcp-servers/{name}"
@@ -244,21 +217,24 @@ class McpEndpoint:
         tool_type = str(tool.get("type", "")).upper()
         account = self.ctx.account
         with account.lock:
-            kind = TOOL_OBJECT_KIND.get(tool_type)
-            parts = split_identifier(str(tool.get("identifier", "")))
-            if kind is not None:
-                granted_on, label = kind
-                if len(parts) != 3 or not _can_use(account, grant.role, granted_on, parts):
-                    return _rpc_error(
-                        req_id,
-                        TOOL_ERROR,
-                        f"{label} '{tool.get('identifier')}' does not exist or not authorized.",
-                    )
             if tool_type != "CORTEX_SEARCH_SERVICE_QUERY":
+                try:
+                    payload = call_tool(
+                        account, self.engine, grant.user, grant.role, tool, arguments
+                    )
+                except ToolError as exc:
+                    return _rpc_error(req_id, TOOL_ERROR, str(exc))
+                return _rpc_result(
+                    req_id,
+                    {"content": [{"type": "text", "text": json.dumps(payload)}], "isError": False},
+                )
+            parts = split_identifier(str(tool.get("identifier", "")))
+            granted_on, label = TOOL_OBJECT_KIND[tool_type]
+            if len(parts) != 3 or not _can_use(account, grant.role, granted_on, parts):
                 return _rpc_error(
                     req_id,
                     TOOL_ERROR,
-                    f"Tool type {tool_type} is not emulated (only Cortex Search).",
+                    f"{label} '{tool.get('identifier')}' does not exist or not authorized.",
                 )
             service = account.cortex_search_service(*parts)
             if service is None:

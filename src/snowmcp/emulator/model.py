@@ -122,6 +122,83 @@ class CortexSearchService:
 
 
 @dataclass
+class SemanticView:
+    """A semantic view: Cortex Analyst tools answer from it (SELECT needed to use it)."""
+
+    name: str
+    owner: str = "SYSADMIN"
+    comment: str = ""
+    created_on: datetime = field(default_factory=now)
+
+
+@dataclass
+class Agent:
+    """A Cortex Agent: CORTEX_AGENT_RUN tools call it (USAGE needed)."""
+
+    name: str
+    owner: str = "SYSADMIN"
+    comment: str = ""
+    created_on: datetime = field(default_factory=now)
+
+
+@dataclass
+class Routine:
+    """A user-defined function or stored procedure (GENERIC tools call one).
+
+    `arguments` holds [name, type] pairs; USAGE is granted per signature
+    (the argument types), so overloads are separate objects.
+    """
+
+    name: str
+    arguments: list[list[str]] = field(default_factory=list)
+    returns: str = "VARCHAR"
+    owner: str = "SYSADMIN"
+    comment: str = ""
+    created_on: datetime = field(default_factory=now)
+
+    @property
+    def arg_types(self) -> list[str]:
+        return [canonical_type(t) for _n, t in self.arguments]
+
+    def key(self) -> str:
+        """Lookup key within a schema: NAME(TYPE, TYPE)."""
+        return f"{self.name}({', '.join(self.arg_types)})"
+
+    def grant_name(self, database: str, schema: str) -> str:
+        """The object's `name` in SHOW GRANTS: argument names and types, then the return type."""
+        inner = ", ".join(f"{n} {t}" for n, t in self.arguments)
+        return (
+            qualified(database, schema)
+            + "."
+            + _quote_always(f"{self.name}({inner}):{self.returns}")
+        )
+
+    def show_arguments(self) -> str:
+        """The `arguments` column of SHOW USER FUNCTIONS / SHOW PROCEDURES."""
+        return f"{self.name}({', '.join(t for _n, t in self.arguments)}) RETURN {self.returns}"
+
+
+# Type names that mean the same Snowflake type, for matching signatures.
+_TYPE_SYNONYMS = {
+    "STRING": "VARCHAR", "TEXT": "VARCHAR", "CHAR": "VARCHAR", "CHARACTER": "VARCHAR",
+    "INT": "NUMBER", "INTEGER": "NUMBER", "BIGINT": "NUMBER", "SMALLINT": "NUMBER",
+    "TINYINT": "NUMBER", "BYTEINT": "NUMBER", "DECIMAL": "NUMBER", "NUMERIC": "NUMBER",
+    "DOUBLE": "FLOAT", "REAL": "FLOAT", "FLOAT4": "FLOAT", "FLOAT8": "FLOAT",
+    "DOUBLE PRECISION": "FLOAT",
+}  # fmt: skip
+
+
+def canonical_type(text: str) -> str:
+    """`number(38,0)` -> NUMBER, `string` -> VARCHAR: a type as signatures compare it."""
+    base = " ".join(text.split("(")[0].upper().split())
+    return _TYPE_SYNONYMS.get(base, base)
+
+
+def _quote_always(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
 class McpServer:
     name: str
     database: str
@@ -140,6 +217,10 @@ class Schema:
     created_on: datetime = field(default_factory=now)
     cortex_search_services: dict[str, CortexSearchService] = field(default_factory=dict)
     mcp_servers: dict[str, McpServer] = field(default_factory=dict)
+    semantic_views: dict[str, SemanticView] = field(default_factory=dict)
+    agents: dict[str, Agent] = field(default_factory=dict)
+    functions: dict[str, Routine] = field(default_factory=dict)  # key: Routine.key()
+    procedures: dict[str, Routine] = field(default_factory=dict)
 
 
 @dataclass
@@ -296,6 +377,10 @@ class Account:
         """Does `role` (or a role it inherits) hold `privilege` or OWNERSHIP on the object?"""
         return (granted_on, name) in self.objects_with_privilege(role, privilege)
 
+    def schema(self, database: str, schema: str) -> Schema | None:
+        db = self.databases.get(database)
+        return db.schemas.get(schema) if db else None
+
     def mcp_server(self, database: str, schema: str, name: str) -> McpServer | None:
         db = self.databases.get(database)
         sch = db.schemas.get(schema) if db else None
@@ -337,7 +422,14 @@ class Account:
                     for c in s.pop("cortex_search_services").values()
                 }
                 mcps = {m["name"]: _build(McpServer, m) for m in s.pop("mcp_servers").values()}
-                schemas[s["name"]] = _build(Schema, s, cortex_search_services=css, mcp_servers=mcps)
+                views = {k: _build(SemanticView, v) for k, v in s.pop("semantic_views", {}).items()}
+                agents = {k: _build(Agent, v) for k, v in s.pop("agents", {}).items()}
+                funcs = {k: _build(Routine, v) for k, v in s.pop("functions", {}).items()}
+                procs = {k: _build(Routine, v) for k, v in s.pop("procedures", {}).items()}
+                schemas[s["name"]] = _build(
+                    Schema, s, cortex_search_services=css, mcp_servers=mcps,
+                    semantic_views=views, agents=agents, functions=funcs, procedures=procs,
+                )  # fmt: skip
             return _build(Database, d, schemas=schemas)
 
         return cls(

@@ -8,6 +8,7 @@ starts a half-configured emulator.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,15 @@ from snowmcp.emulator.model import (
     SYSTEM_ROLE_GRANTS,
     SYSTEM_ROLES,
     Account,
+    Agent,
     CortexSearchService,
     Database,
     PrivilegeGrant,
     Role,
     RoleGrant,
+    Routine,
     Schema,
+    SemanticView,
     User,
     Warehouse,
     login_key,
@@ -42,7 +46,10 @@ _USER_KEYS = {
 }  # fmt: skip
 _TOP_KEYS = {"account", "users", "roles", "warehouses", "databases"}
 _ROLE_KEYS = {"name", "comment", "granted_to_roles"}
-_SCHEMA_KEYS = {"cortex_search_services", "comment"}
+_SCHEMA_KEYS = {
+    "cortex_search_services", "comment", "semantic_views", "agents", "functions", "procedures",
+}  # fmt: skip
+_ROUTINE_KEYS = {"arguments", "returns", "comment"}
 _SERVICE_KEYS = {"documents", "comment"}
 
 
@@ -160,6 +167,7 @@ def build_account(data: Any) -> Account:
                     comment=str(svc.get("comment") or ""),
                 )
                 own("CORTEX_SEARCH_SERVICE", qualified(db_name, sch_name, svc_name), "SYSADMIN")
+            _seed_tool_objects(sch, spec, where, db_name, own)
 
     logins: set[str] = set()
     for i, item in enumerate(_list(top.get("users"), "users")):
@@ -227,3 +235,56 @@ def _public_key(spec: dict[str, Any], key: str, where: str) -> str | None:
         return signin.normalise_public_key(value)
     except signin.InvalidPublicKey:
         raise SeedError(f"{where}.{key}: not the base64 DER body of an RSA public key") from None
+
+
+def _seed_tool_objects(
+    sch: Schema,
+    spec: dict[str, Any],
+    where: str,
+    db_name: str,
+    own: Callable[[str, str, str], None],
+) -> None:
+    """Semantic views, agents, functions and procedures of one schema (owned by SYSADMIN).
+
+    Views and agents: `NAME: {comment}`. Routines: `NAME: {arguments: "X NUMBER, Y VARCHAR",
+    returns: VARCHAR}`; one signature per name.
+    """
+    for key, kind, granted_on in (
+        ("semantic_views", SemanticView, "SEMANTIC_VIEW"),
+        ("agents", Agent, "AGENT"),
+    ):
+        for obj_name, body in _mapping(spec.get(key), f"{where}.{key}").items():
+            obj_where = f"{where}.{key}.{obj_name}"
+            obj_name = _name(obj_name, obj_where)
+            body_map = _mapping(body, obj_where, {"comment"}) if body is not None else {}
+            pool = sch.semantic_views if key == "semantic_views" else sch.agents
+            pool[obj_name] = kind(obj_name, comment=str(body_map.get("comment") or ""))  # type: ignore[assignment]
+            own(granted_on, qualified(db_name, sch.name, obj_name), "SYSADMIN")
+    for key, granted_on in (("functions", "FUNCTION"), ("procedures", "PROCEDURE")):
+        for obj_name, body in _mapping(spec.get(key), f"{where}.{key}").items():
+            obj_where = f"{where}.{key}.{obj_name}"
+            obj_name = _name(obj_name, obj_where)
+            body_map = _mapping(body, obj_where, _ROUTINE_KEYS) if body is not None else {}
+            routine = Routine(
+                obj_name,
+                arguments=_routine_arguments(body_map.get("arguments"), obj_where + ".arguments"),
+                returns=str(body_map.get("returns") or "VARCHAR").upper(),
+                comment=str(body_map.get("comment") or ""),
+            )
+            (sch.functions if key == "functions" else sch.procedures)[routine.key()] = routine
+            own(granted_on, routine.grant_name(db_name, sch.name), "SYSADMIN")
+
+
+def _routine_arguments(value: Any, where: str) -> list[list[str]]:
+    """`"X NUMBER, Y VARCHAR"` -> [["X", "NUMBER"], ["Y", "VARCHAR"]]."""
+    if value in (None, ""):
+        return []
+    if not isinstance(value, str):
+        raise SeedError(f"{where}: expected a string such as 'X NUMBER, Y VARCHAR'")
+    out = []
+    for item in value.split(","):
+        words = item.split()
+        if len(words) != 2:
+            raise SeedError(f"{where}: {item.strip()!r} is not '<name> <type>'")
+        out.append([words[0].upper(), words[1].upper()])
+    return out

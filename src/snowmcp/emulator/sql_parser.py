@@ -168,6 +168,7 @@ class GrantPrivileges(Statement):
     object_name: Name
     role: str
     grant_option: bool = False  # GRANT ... WITH GRANT OPTION / REVOKE GRANT OPTION FOR ...
+    arg_types: list[str] | None = None  # FUNCTION / PROCEDURE f(TYPE, ...): the signature
 
     @property
     def stats_kind(self) -> str:
@@ -192,6 +193,7 @@ class ShowGrants(Statement):
     mode: str  # TO_ROLE | OF_ROLE | TO_USER | ON | CURRENT_USER
     object_type: str | None = None  # for ON: ACCOUNT, DATABASE, ..., ROLE, USER
     name: Name | None = None
+    arg_types: list[str] | None = None  # ON FUNCTION / PROCEDURE f(TYPE, ...)
 
 
 @dataclass
@@ -242,7 +244,11 @@ def stats_kind(stmt: Statement) -> str:
 # "CORTEX SEARCH SERVICE" wins over a shorter prefix.
 OBJECT_TYPES: tuple[tuple[str, ...], ...] = (
     ("CORTEX", "SEARCH", "SERVICE"),
+    ("SEMANTIC", "VIEW"),
     ("MCP", "SERVER"),
+    ("AGENT",),
+    ("FUNCTION",),
+    ("PROCEDURE",),
     ("SECURITY", "INTEGRATION"),
     ("INTEGRATION",),
     ("DATABASE",),
@@ -257,8 +263,18 @@ OBJECT_TYPES: tuple[tuple[str, ...], ...] = (
 # integrations; reference/snowflake.md): anything else is a syntax error.
 INTEGRATION_UNSETTABLE = ("ENABLED", "NETWORK_POLICY", "OAUTH_USE_SECONDARY_ROLES", "COMMENT")
 
+# SHOW <objects> that take IN ACCOUNT | DATABASE d | SCHEMA d.s.
+SCOPED_SHOWS = (
+    "SCHEMAS", "MCP SERVERS", "CORTEX SEARCH SERVICES", "SEMANTIC VIEWS", "USER FUNCTIONS",
+    "PROCEDURES", "AGENTS",
+)  # fmt: skip
+
 _SHOW_PLURALS: tuple[tuple[str, ...], ...] = (
     ("CORTEX", "SEARCH", "SERVICES"),
+    ("SEMANTIC", "VIEWS"),
+    ("USER", "FUNCTIONS"),
+    ("PROCEDURES",),
+    ("AGENTS",),
     ("MCP", "SERVERS"),
     ("SECURITY", "INTEGRATIONS"),
     ("INTEGRATIONS",),
@@ -578,7 +594,7 @@ class Parser:
         if self.accept_kw("LIKE"):
             stmt.like = self.string()
         if self.accept_kw("IN"):
-            scoped = stmt.what in ("SCHEMAS", "MCP SERVERS", "CORTEX SEARCH SERVICES")
+            scoped = stmt.what in SCOPED_SHOWS
             if not scoped:
                 raise self.error(self.peek(-1))
             if self.accept_kw("ACCOUNT"):
@@ -602,7 +618,8 @@ class Parser:
             object_type = self.object_type()
             if object_type == "ACCOUNT":
                 return ShowGrants("ON", object_type="ACCOUNT")
-            return ShowGrants("ON", object_type=object_type, name=self.name())
+            name = self.name()
+            return ShowGrants("ON", object_type, name, self.signature(object_type))
         if self.tok.kind is Kind.EOF:
             return ShowGrants("CURRENT_USER")
         raise self.error()
@@ -637,6 +654,7 @@ class Parser:
         if object_type in ("ACCOUNT", "ROLE", "USER"):
             raise self.error(self.peek(-1))
         object_name = self.name()
+        arg_types = self.signature(object_type)
         self.expect_kw("FROM" if revoke else "TO")
         self.accept_kw("ROLE")
         role = self.ident()
@@ -644,7 +662,30 @@ class Parser:
             grant_option = True
         if revoke:
             self.accept_kw("RESTRICT") or self.accept_kw("CASCADE")
-        return GrantPrivileges(revoke, privileges, object_type, object_name, role, grant_option)
+        return GrantPrivileges(
+            revoke, privileges, object_type, object_name, role, grant_option, arg_types
+        )
+
+    def signature(self, object_type: str) -> list[str] | None:
+        """`(TYPE, TYPE(p, s), ...)` after a function or procedure name: the argument types."""
+        if object_type not in ("FUNCTION", "PROCEDURE"):
+            return None
+        self.expect_sym("(")
+        types: list[str] = []
+        while not self.tok.is_sym(")"):
+            if types:
+                self.expect_sym(",")
+            words = [self.keyword()]
+            while self.tok.kind is Kind.IDENT:  # DOUBLE PRECISION, TIMESTAMP WITH ...
+                words.append(self.keyword())
+            if self.accept_sym("("):  # NUMBER(38, 0), VARCHAR(100): precision is not part of it
+                while not self.accept_sym(")"):
+                    if self.tok.kind is Kind.EOF:
+                        raise self.error()
+                    self.next()
+            types.append(" ".join(words))
+        self.expect_sym(")")
+        return types
 
     def privilege(self) -> str:
         # A privilege is one or more keywords: USAGE, CREATE MCP SERVER, ...

@@ -19,6 +19,7 @@ from snowmcp.emulator.model import (
     PrivilegeGrant,
     Role,
     RoleGrant,
+    canonical_type,
     qualified,
 )
 from snowmcp.emulator.sql_parser import (
@@ -56,6 +57,10 @@ GRANTABLE: dict[str, tuple[str, tuple[str, ...]]] = {
     "WAREHOUSE": ("WAREHOUSE", ("USAGE", "OPERATE", "MONITOR", "MODIFY")),
     "CORTEX SEARCH SERVICE": ("CORTEX_SEARCH_SERVICE", ("USAGE", "MONITOR", "OPERATE")),
     "MCP SERVER": ("CORTEX_AGENT_SERVER", ("USAGE", "MODIFY", "MONITOR")),
+    "SEMANTIC VIEW": ("SEMANTIC_VIEW", ("SELECT", "REFERENCES", "MONITOR")),
+    "AGENT": ("AGENT", ("USAGE", "MONITOR", "MODIFY")),
+    "FUNCTION": ("FUNCTION", ("USAGE",)),
+    "PROCEDURE": ("PROCEDURE", ("USAGE",)),
     "INTEGRATION": ("INTEGRATION", ("USAGE", "USE_ANY_ROLE")),
 }
 
@@ -169,8 +174,14 @@ class RoleGrantHandler(Handler):
         self.remove_role(stmt.name)
         return status("", f"{stmt.name} successfully dropped.")
 
-    def grant_target(self, object_type: str, name: Name) -> tuple[str, str, str]:
-        """(granted_on, qualified name, display kind) of an existing object; else 002003."""
+    def grant_target(
+        self, object_type: str, name: Name, arg_types: list[str] | None = None
+    ) -> tuple[str, str, str]:
+        """(granted_on, qualified name, display kind) of an existing object; else 002003.
+
+        Functions and procedures are found by name and argument types; their
+        name in SHOW GRANTS carries argument names and the return type.
+        """
         granted_on = GRANTABLE[object_type][0]
         kind = object_type.title().replace("Mcp", "MCP")
         if object_type == "DATABASE":
@@ -196,10 +207,27 @@ class RoleGrantHandler(Handler):
         else:
             db, sch, short = self.access.resolve_object_name(name, "GRANT")
             full = qualified(db, sch, short)
+            schema = self.acct.schema(db, sch)
             if object_type == "MCP SERVER":
                 exists = self.acct.mcp_server(db, sch, short) is not None
-            else:
+            elif object_type == "CORTEX SEARCH SERVICE":
                 exists = self.acct.cortex_search_service(db, sch, short) is not None
+            elif object_type == "SEMANTIC VIEW":
+                exists = schema is not None and short in schema.semantic_views
+            elif object_type == "AGENT":
+                exists = schema is not None and short in schema.agents
+            else:
+                pool = (
+                    {}
+                    if schema is None
+                    else (schema.functions if object_type == "FUNCTION" else schema.procedures)
+                )
+                key = f"{short}({', '.join(canonical_type(t) for t in arg_types or [])})"
+                routine = pool.get(key)
+                exists = routine is not None
+                full = (
+                    routine.grant_name(db, sch) if routine is not None else full + key[len(short) :]
+                )
         # Without MANAGE GRANTS, an object the role holds nothing on does not exist for it.
         if not exists or not (
             self.access.manage_grants() or self.access.any_privilege(granted_on, full)
@@ -220,7 +248,9 @@ class RoleGrantHandler(Handler):
                 raise errors.invalid_value(
                     f"Invalid privilege {priv} for object type {stmt.object_type}."
                 )
-        granted_on, full, kind = self.grant_target(stmt.object_type, stmt.object_name)
+        granted_on, full, kind = self.grant_target(
+            stmt.object_type, stmt.object_name, stmt.arg_types
+        )
         assert granted_on == granted_on_type
         self.access.role_or_error(stmt.role)
         if not (self.access.manage_grants() or self.access.owns(granted_on, full)) and not all(
@@ -366,7 +396,7 @@ class RoleGrantHandler(Handler):
                 raise errors.does_not_exist("User", quote_display(target))
             granted_on, full = stmt.object_type, qualified(target)
         else:
-            granted_on, full, _kind = self.grant_target(stmt.object_type, stmt.name)
+            granted_on, full, _kind = self.grant_target(stmt.object_type, stmt.name, stmt.arg_types)
         rows = [self.grant_row(g) for g in self.access.grants_on(granted_on, full)]
         return StatementResult("", list(_GRANT_COLUMNS), rows)
 

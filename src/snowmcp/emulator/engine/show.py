@@ -35,6 +35,10 @@ class ShowHandler(Handler):
             "SECURITY INTEGRATIONS": self.show_integrations,
             "MCP SERVERS": self.show_mcp_servers,
             "CORTEX SEARCH SERVICES": self.show_search_services,
+            "SEMANTIC VIEWS": self.show_semantic_views,
+            "AGENTS": self.show_agents,
+            "USER FUNCTIONS": self.show_functions,
+            "PROCEDURES": self.show_procedures,
         }[stmt.what]
         return handler(stmt, match)
 
@@ -196,4 +200,61 @@ class ShowHandler(Handler):
                         ",".join(k for k in keys if k != "TEXT"), ",".join(keys), None, c.comment,
                         self.access.owner_of("CORTEX_SEARCH_SERVICE", full), len(c.documents), "ACTIVE",
                     ])  # fmt: skip
+        return StatementResult("", cols, rows)
+
+    def show_semantic_views(self, stmt: Show, match: Callable[[str], bool]) -> StatementResult:
+        cols = columns(
+            "created_on:timestamp_ltz name kind database_name schema_name comment owner "
+            "owner_role_type extension"
+        )
+        rows: list[list[object]] = []
+        for db, sch in self.scoped_schemas(stmt):
+            for v in sorted(sch.semantic_views.values(), key=lambda v: v.name):
+                full = qualified(db.name, sch.name, v.name)
+                if match(v.name) and self.access.any_privilege("SEMANTIC_VIEW", full):
+                    owner = self.access.owner_of("SEMANTIC_VIEW", full)
+                    rows.append([v.created_on, v.name, "SEMANTIC_VIEW", db.name, sch.name,
+                                 v.comment or None, owner, "ROLE", None])  # fmt: skip
+        return StatementResult("", cols, rows)
+
+    def show_agents(self, stmt: Show, match: Callable[[str], bool]) -> StatementResult:
+        cols = columns(
+            "created_on:timestamp_ltz name database_name schema_name owner comment profile"
+        )
+        rows: list[list[object]] = []
+        for db, sch in self.scoped_schemas(stmt):
+            for a in sorted(sch.agents.values(), key=lambda a: a.name):
+                full = qualified(db.name, sch.name, a.name)
+                if match(a.name) and self.access.any_privilege("AGENT", full):
+                    owner = self.access.owner_of("AGENT", full)
+                    rows.append(
+                        [a.created_on, a.name, db.name, sch.name, owner, a.comment or None, None]
+                    )
+        return StatementResult("", cols, rows)
+
+    def show_functions(self, stmt: Show, match: Callable[[str], bool]) -> StatementResult:
+        return self.show_routines(stmt, match, "FUNCTION")
+
+    def show_procedures(self, stmt: Show, match: Callable[[str], bool]) -> StatementResult:
+        return self.show_routines(stmt, match, "PROCEDURE")
+
+    def show_routines(
+        self, stmt: Show, match: Callable[[str], bool], granted_on: str
+    ) -> StatementResult:
+        """SHOW USER FUNCTIONS / SHOW PROCEDURES: one row per signature the role can see."""
+        cols = columns(
+            "created_on:timestamp_ltz name schema_name is_builtin is_aggregate is_ansi "
+            "min_num_arguments:fixed max_num_arguments:fixed arguments description catalog_name "
+            "is_table_function valid_for_clustering is_secure"
+        )
+        rows: list[list[object]] = []
+        for db, sch in self.scoped_schemas(stmt):
+            pool = sch.functions if granted_on == "FUNCTION" else sch.procedures
+            for r in sorted(pool.values(), key=lambda r: r.key()):
+                if match(r.name) and self.access.any_privilege(
+                    granted_on, r.grant_name(db.name, sch.name)
+                ):
+                    n = len(r.arguments)
+                    rows.append([r.created_on, r.name, sch.name, "N", "N", "N", n, n,
+                                 r.show_arguments(), r.comment or "user-defined", db.name, "N", "N", "N"])  # fmt: skip
         return StatementResult("", cols, rows)

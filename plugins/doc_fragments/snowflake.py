@@ -25,7 +25,7 @@ options:
     description:
       - Path to a PEM (PKCS#8) private key for key-pair sign-in; implies O(authenticator=SNOWFLAKE_JWT). Its public
         key must be the user's C(RSA_PUBLIC_KEY) or C(RSA_PUBLIC_KEY_2).
-      - The file is read before connecting: an unreadable file, a missing or wrong passphrase, or a key Snowflake
+      - The file is read before connecting. An unreadable file, a missing or wrong passphrase, or a key Snowflake
         refuses (the message gives the key's C(SHA256:) fingerprint to compare with C(RSA_PUBLIC_KEY_FP) of
         C(DESCRIBE USER)) fails the task before any statement runs.
       - Falls back to E(SNOWFLAKE_PRIVATE_KEY_FILE).

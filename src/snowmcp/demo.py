@@ -51,7 +51,7 @@ from typing import Any
 
 import yaml
 
-from snowmcp.client.credentials import write_private
+from snowmcp._files import write_private
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_USER = "alice@example.com"

@@ -19,7 +19,6 @@ import os
 import stat
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from snowmcp.client import paths
@@ -64,27 +63,6 @@ def _keyring_module() -> Any | None:
     return keyring
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write atomically with mode 0600 from the first byte (never briefly world-readable)."""
-    import tempfile  # here, not at the top: `headers` only reads, and tempfile pulls in shutil
-
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.parent.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        path.parent.chmod(0o700)  # made by someone else (`mkdir -p`, an old role): keep it private
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def save(api_key: str, username: str, service_url: str) -> Credentials:
     ring = _keyring_module()
     record: dict[str, Any] = {"version": 1, "username": username, "service_url": service_url}
@@ -98,7 +76,9 @@ def save(api_key: str, username: str, service_url: str) -> Credentials:
     else:
         record["storage"] = "file"
         record["api_key"] = api_key
-    write_private(paths.credentials_file(), json.dumps(record, indent=2) + "\n")
+    from snowmcp._files import write_private  # here: `headers` only reads
+
+    write_private(paths.credentials_file(), json.dumps(record, indent=2) + "\n", private_folder=True)
     return Credentials(api_key, username, service_url, record["storage"])
 
 

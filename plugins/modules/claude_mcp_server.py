@@ -131,10 +131,10 @@ import os
 import pwd
 import re
 import stat
-import tempfile
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.snowmcp.core.plugins.module_utils.private_file import write_private_file
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 WS = " \t\r\n"
@@ -362,30 +362,6 @@ def read(module: AnsibleModule, path: str) -> tuple[str | None, dict[str, Any] |
     return text, data
 
 
-def write_atomic(path: str, text: str, mode: int, old_stat: os.stat_result | None) -> None:
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if os.geteuid() == 0:
-            ref = old_stat or os.stat(folder)
-            os.chown(tmp, ref.st_uid, ref.st_gid)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def desired_entry(params: dict[str, Any]) -> dict[str, Any]:
     entry: dict[str, Any] = {"type": params["type"], "url": params["url"]}
     if params["headers_helper"]:
@@ -479,7 +455,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
             # Nothing but our entry was ever in it (we created it): remove the file itself.
             os.unlink(path)
             return result
-        write_atomic(path, new_text, mode, old_stat)
+        write_private_file(module, path, new_text, mode)
         return result
     module.fail_json(msg=f"{path} kept changing while being edited; try again", path=path)
     raise AssertionError("unreachable")

@@ -8,12 +8,23 @@ from pathlib import Path
 import pytest
 
 from harness.wheel import build_wheel
+from tests.workstation.wshelpers import find_python39
 
 
 @pytest.fixture(scope="session")
 def client_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The snowmcp wheel built once per session from this checkout."""
     return build_wheel(tmp_path_factory.mktemp("client-wheel"))
+
+
+@pytest.fixture(scope="session")
+def python39() -> Path:
+    """The Python 3.9 that stands in for a Mac's own: the oldest a workstation may have."""
+    found = find_python39()
+    if found is None:
+        pytest.fail("the workstation tests need a Python 3.9 (macOS's own version): "
+                    "`pyenv install 3.9`, or set SNOWMCP_TEST_PYTHON39 to one")  # fmt: skip
+    return found
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ executed with an args file is the same code path Ansible's local connection uses
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +23,42 @@ def run_module(tmp: Path, *, check: bool = False, diff: bool = False, **args: An
     args = {"_ansible_check_mode": check, "_ansible_diff": diff, **args}
     args_file = tmp / "module-args.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    proc = subprocess.run([sys.executable, str(MODULE), str(args_file)], capture_output=True, text=True, timeout=60)
+    # The module imports the collection's module_utils by their FQCN, as Ansible ships them.
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "collections")}
+    proc = subprocess.run([sys.executable, str(MODULE), str(args_file)], env=env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
     args_file.unlink()
     try:
         return json.loads(proc.stdout), proc.stdout
     except ValueError:
         raise AssertionError(f"module printed no JSON: rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}") from None
+
+
+def run_module_with_ansible(tmp: Path, python: Path, **args: Any) -> dict[str, Any]:
+    """The module run by `ansible` (AnsiballZ, module_utils shipped with it) on the `python` target.
+
+    The interpreter is a wrapper that notes each module it runs, so a test can tell that
+    Ansible really used it and not its own Python.
+    """
+    wrapper = tmp / "target-python"
+    if not wrapper.exists():
+        wrapper.write_text(f'#!/bin/sh\necho "$@" >> "{tmp}/target-python.log"\nexec "{python}" "$@"\n')
+        wrapper.chmod(0o755)
+    scratch = tmp / "ansible-scratch"
+    env = {**os.environ, "ANSIBLE_HOME": str(scratch), "ANSIBLE_LOCAL_TEMP": str(scratch / "tmp"),
+           "ANSIBLE_REMOTE_TEMP": str(scratch / "tmp"), "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}  # fmt: skip
+    proc = subprocess.run([str(Path(sys.executable).parent / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+                           "-e", f"ansible_python_interpreter={wrapper}", "-m", "snowmcp.core.claude_mcp_server",
+                           "-a", json.dumps(args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    _, sep, body = proc.stdout.partition(" => ")
+    try:
+        return dict(json.loads(body)) if sep else {}
+    except ValueError:
+        raise AssertionError(f"ansible printed no result: rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}") from None
+
+
+def modules_run_by(tmp: Path) -> list[str]:
+    """Module file names the wrapper interpreter of run_module_with_ansible has run."""
+    log = tmp / "target-python.log"
+    return [Path(line.split()[0]).name for line in log.read_text().splitlines()] if log.exists() else []

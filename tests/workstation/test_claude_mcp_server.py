@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workstation.moduleutil import run_module
+from tests.workstation.moduleutil import modules_run_by, run_module, run_module_with_ansible
 
 URL = "https://org-acct.snowflakecomputing.com/api/v2/databases/AICOLLEGE/schemas/PUBLIC/mcp-servers/gong_mcp"
 HELPER = "/home/alice/.local/bin/snowmcp headers"
@@ -200,3 +200,18 @@ def test_removing_the_only_entry_of_a_file_the_module_created_deletes_it(tmp_pat
     run_module(tmp_path, name="gong_mcp", url=URL, home=str(tmp_path))
     result, _ = run_module(tmp_path, name="gong_mcp", state="absent", home=str(tmp_path))
     assert result["changed"] and not (tmp_path / ".claude.json").exists()
+
+
+def test_runs_on_a_python_39_target_through_ansible(tmp_path: Path, python39: Path) -> None:
+    """macOS's own Python is 3.9: the module and its module_utils must run there, shipped by Ansible."""
+    path = claude_file(tmp_path, mode=0o644)
+    added = run_module_with_ansible(tmp_path, python39, name="gong_mcp", url=URL, headers_helper=HELPER,
+                                    home=str(tmp_path))  # fmt: skip
+    assert added.get("changed") is True and added.get("action") == "added", added
+    assert json.loads(path.read_text())["mcpServers"]["gong_mcp"] == {"type": "http", "url": URL, "headersHelper": HELPER}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    removed = run_module_with_ansible(tmp_path, python39, name="gong_mcp", state="absent", home=str(tmp_path))
+    assert removed.get("action") == "removed", removed
+    assert path.read_text() == CLAUDE_STATE, "every other byte is kept"
+    assert modules_run_by(tmp_path) == ["AnsiballZ_claude_mcp_server.py"] * 2
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".claude.json"]

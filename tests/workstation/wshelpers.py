@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -34,9 +35,33 @@ class PlaybookRun:
         return self
 
 
-def write_inventory(path: Path, variables: dict[str, Any], hosts: tuple[str, ...] = ("localhost",)) -> Path:
-    """An inventory whose hosts all run locally (so a "workstation" is this machine)."""
-    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+def find_python39() -> Path | None:
+    """A Python 3.9, the oldest a workstation may have (macOS's own /usr/bin/python3).
+
+    SNOWMCP_TEST_PYTHON39 names one; else pyenv's newest 3.9.x; else `python3.9` on the PATH.
+    """
+    named = os.environ.get("SNOWMCP_TEST_PYTHON39")
+    if named:
+        candidates = [Path(named)]
+    else:
+        pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+        found = pyenv.glob("versions/3.9.*/bin/python3")
+        candidates = sorted(found, key=lambda p: [int(x) for x in re.findall(r"\d+", p.parts[-3])], reverse=True)
+        on_path = shutil.which("python3.9")
+        if on_path:
+            candidates.append(Path(on_path))
+    for candidate in candidates:
+        probe = subprocess.run([str(candidate), "-c", "import sys; print(sys.version_info[:2] == (3, 9))"],
+                               capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+        if probe.stdout.strip() == "True":
+            return candidate
+    return None
+
+
+def write_inventory(path: Path, variables: dict[str, Any], hosts: tuple[str, ...] = ("localhost",),
+                    python: Path | str = sys.executable) -> Path:  # fmt: skip
+    """An inventory whose hosts all run locally (so a "workstation" is this machine) on `python`."""
+    local = {"ansible_connection": "local", "ansible_python_interpreter": str(python)}
     path.write_text(yaml.safe_dump({"all": {"hosts": {h: local for h in hosts}, "vars": variables}}))
     return path
 

@@ -7,7 +7,7 @@ then `service_url` in the config file. Nothing secret lives in this file.
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,11 @@ from urllib.parse import urlsplit
 
 from snowmcp.client import paths
 from snowmcp.client.errors import ClientError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # macOS's own Python is 3.9: the same parser from its backport (a dependency there)
+    import tomli as tomllib
 
 DEFAULT_TIMEOUT = 5.0  # seconds; Claude Code kills a headers helper after 10 s
 MAX_TIMEOUT = 60.0

@@ -72,7 +72,7 @@ def collect(service_override: str | None) -> dict[str, Any]:
     report["username"] = me.get("username", report.get("username"))
     report["state"] = me.get("state")
     expires = me.get("refresh_token_expires_at")
-    if isinstance(expires, int | float):
+    if isinstance(expires, (int, float)):
         days = (float(expires) - time.time()) / 86400
         report["refresh_token_expires_at"] = expires
         report["days_left"] = round(days, 1)

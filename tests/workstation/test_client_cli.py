@@ -270,3 +270,14 @@ def test_plain_http_to_another_host_is_refused_before_the_key_is_sent(home: Path
         assert proc.returncode == 1 and proc.stdout == "", proc.stderr
         assert proc.stderr.strip() == ("snowmcp: service URL must use https (plain http only on this machine), "
                                        "got 'http://tokens.example.com'")  # fmt: skip
+
+
+@pytest.mark.parametrize(("module", "command"), [("snowmcp.service.cli", "snowmcp-service"),
+                                                 ("snowmcp.emulator.cli", "snowmcp-emulator")])  # fmt: skip
+def test_service_and_emulator_stop_on_python_39_with_one_line(python39: Path, module: str, command: str) -> None:
+    """A workstation's 3.9 can install the same wheel; the 3.11-only parts must say so, not crash."""
+    src = Path(__file__).resolve().parents[2] / "src"
+    proc = subprocess.run([str(python39), "-m", module, "serve"], env={**os.environ, "PYTHONPATH": str(src)},
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == f"{command} needs Python 3.11+ (this is Python 3.9)\n"

@@ -1,6 +1,9 @@
 """End to end with real parts only: the emulator, the token service, the onboarding playbook,
 `snowmcp login` through a scripted browser, the real Claude Code CLI and the `mcp` SDK.
 
+The workstation is a stock Mac's: Python 3.9 runs the modules (ansible_python_interpreter) and
+the client (`mcp_workstation_python`), installed from the wheel with the keyring extra.
+
 Claude Code comes from npm (`npm install @anthropic-ai/claude-code` into .cache/claude-code at
 the repository root, reused across runs). The emulator issues access tokens that live
 ACCESS_TTL seconds, so the test can show an expired token being replaced with no user action.
@@ -64,13 +67,12 @@ class World:
     outside: Path  # a working folder outside HOME
     env: dict[str, str]
     inventory: Path
-    wheel: Path
+    install: tuple[str, ...]  # how the role installs the client here (extra vars)
 
     def onboard(self, *extra: str) -> PlaybookRun:
         """The onboarding playbook for alice, with the browser stand-in in its environment."""
         keep = ("BROWSER", "SNOWMCP_KEYRING", "SNOWMCP_TEST_USERNAME", "SNOWMCP_TEST_PASSWORD")
-        return run_playbook(self.home, self.inventory, "-e", "mcp_user=alice@example.com",
-                            "-e", f"mcp_workstation_client_package={self.wheel}", *extra,
+        return run_playbook(self.home, self.inventory, "-e", "mcp_user=alice@example.com", *self.install, *extra,
                             env={k: self.env[k] for k in keep})  # fmt: skip
 
     @property
@@ -94,7 +96,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path, python39: Path) -> Iterator[World]:
     base = tmp_path_factory.mktemp("e2e")
     claude_cli()  # install first: a failure here should not leave services running
     emu = Emulator(base / "emulator", extra_args=["--access-token-ttl", str(ACCESS_TTL)]).start()
@@ -124,9 +126,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path) -> Itera
             "snowflake_mcp_servers": [{"name": SERVER, "database": "AICOLLEGE", "schema": "PUBLIC",
                                        "roles": ["MCP_USERS"], "tools": []}],
             "mcp_users": [{"login": "alice@example.com", "roles": ["MCP_USERS"], "shell": "bash"}],
-        })  # fmt: skip
-        run = run_playbook(home, inventory, "-e", "mcp_user=alice@example.com",
-                           "-e", f"mcp_workstation_client_package={client_wheel}").ok()  # fmt: skip
+        }, python=python39)  # fmt: skip
+        install = ("-e", f"mcp_workstation_python={python39}",
+                   "-e", f"mcp_workstation_client_package={client_wheel}[keyring]")  # fmt: skip
+        run = run_playbook(home, inventory, "-e", "mcp_user=alice@example.com", *install).ok()
         assert "sign in once by running `snowmcp login`" in run.output
 
         browser = base / "browser"
@@ -135,7 +138,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path) -> Itera
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SNOWMCP_", "ANTHROPIC_", "CLAUDE"))}
         env.update(HOME=str(home), BROWSER=str(browser), SNOWMCP_KEYRING="0",
                    SNOWMCP_TEST_USERNAME="alice@example.com", SNOWMCP_TEST_PASSWORD="alice-pass-1")  # fmt: skip
-        yield World(emu, svc, home, outside, env, inventory, client_wheel)
+        yield World(emu, svc, home, outside, env, inventory, install)
     finally:
         svc.stop()
         emu.stop()
@@ -168,6 +171,19 @@ def current_headers(world: World) -> dict[str, str]:
     headers = json.loads(proc.stdout)  # exactly one JSON object, nothing else on stdout
     assert list(headers) == ["Authorization"] and headers["Authorization"].startswith("Bearer ")
     return dict(headers)
+
+
+def test_the_client_runs_on_the_workstations_python_39_with_its_extras(world: World) -> None:
+    venv = world.home / ".local" / "share" / "snowmcp"
+    probe = subprocess.run([str(venv / "bin" / "python"), "-c",
+                            "import sys, keyring, tomli; print('%d.%d' % sys.version_info[:2])"],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert probe.stdout.strip() == "3.9", probe.stderr
+    assert world.shim.resolve() == (venv / "bin" / "snowmcp").resolve()
+    # The same wheel carries the service: on 3.9 it stops with one line instead of a traceback.
+    service = subprocess.run([str(venv / "bin" / "snowmcp-service"), "serve"], capture_output=True, text=True,
+                             timeout=60)  # fmt: skip
+    assert service.returncode == 1 and service.stderr == "snowmcp-service needs Python 3.11+ (this is Python 3.9)\n"
 
 
 def test_login_through_the_browser_stores_the_key_privately(world: World) -> None:

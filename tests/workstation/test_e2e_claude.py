@@ -144,11 +144,18 @@ def world(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path, python39
         emu.stop()
 
 
-def mcp_search(world: World, headers: dict[str, str], query: str) -> tuple[list[str], list[str]]:
-    """Tool names and result titles through the mcp SDK's streamable HTTP client."""
+def mcp_search(world: World, headers: dict[str, str] | None, query: str) -> tuple[list[str], list[str]]:
+    """Tool names and result titles through the mcp SDK's streamable HTTP client.
+
+    headers=None: `snowmcp headers` right before connecting. The service may hand out a token
+    with only half of its ACCESS_TTL left, so it is fetched after the SDK's slow first import.
+    """
     import httpx2
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
+
+    if headers is None:
+        headers = current_headers(world)
 
     async def run() -> tuple[list[str], list[str]]:
         async with (
@@ -217,7 +224,7 @@ def test_claude_code_connects_from_a_folder_outside_home(world: World) -> None:
 
 
 def test_mcp_sdk_with_snowmcp_headers_searches_the_seeded_calls(world: World) -> None:
-    tools, titles = mcp_search(world, current_headers(world), "databricks")
+    tools, titles = mcp_search(world, None, "databricks")
     assert tools == ["call-search"]
     assert set(titles) == {"Acme renewal call", "Initech QBR"}
 
@@ -294,7 +301,7 @@ def test_onboarding_playbook_signs_in_when_interactive(world: World) -> None:
     assert "TASK [Sign in through the browser]" in run.output and "sign in once by running" not in run.output
     status = json.loads(world.snowmcp("status", "--json").stdout)
     assert status["signed_in"] and status["username"].lower() == "alice@example.com"
-    _, titles = mcp_search(world, current_headers(world), "databricks")
+    _, titles = mcp_search(world, None, "databricks")
     assert "Acme renewal call" in titles
     assert world.onboard().ok().changed == 0
 

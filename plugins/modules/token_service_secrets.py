@@ -131,10 +131,10 @@ import json
 import os
 import secrets
 import stat
-import tempfile
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.snowmcp.core.plugins.module_utils.private_file import write_private_file
 
 ACTIONS = ("ensure", "client_secret_begin", "client_secret_refreshed", "client_secret_commit",
            "encryption_key_begin", "encryption_key_finish", "admin_key_begin", "admin_key_finish")
@@ -238,24 +238,6 @@ def masked(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def write_private(module: AnsibleModule, path: str, data: dict[str, Any]) -> None:
-    """Replace `path` atomically; the file is 0600 from its first byte."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".credentials.")  # mkstemp creates it 0600
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        if os.path.exists(path):
-            os.chmod(path, 0o600)  # atomic_move copies the old file's mode onto the new one
-        module.atomic_move(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def run(module: AnsibleModule) -> tuple[bool, dict[str, Any], dict[str, Any], dict[str, Any] | None]:
     path = module.params["path"]
     action = module.params["action"]
@@ -274,7 +256,7 @@ def run(module: AnsibleModule) -> tuple[bool, dict[str, Any], dict[str, Any], di
     changed = content_changed or mode_wrong
     if changed and not module.check_mode:
         if content_changed:
-            write_private(module, path, after)
+            write_private_file(module, path, json.dumps(after, indent=2, sort_keys=True) + "\n", 0o600)
         else:
             os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
 

@@ -28,8 +28,11 @@ def run(tmp: Path, *, python: str = sys.executable, check: bool = False, diff: b
         env: dict[str, str] | None = None, **args: Any) -> dict[str, Any]:  # fmt: skip
     args_file = tmp / "module-args.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"_ansible_check_mode": check, "_ansible_diff": diff, **args}}))
+    # The module imports the collection's module_utils by their FQCN, as Ansible ships them.
+    full = dict(os.environ if env is None else env)
+    full["PYTHONPATH"] = os.pathsep.join(filter(None, [full.get("PYTHONPATH"), str(ROOT / "collections")]))
     proc = subprocess.run([python, str(MODULE), str(args_file)], capture_output=True, text=True, timeout=60,
-                          env=env, check=False)  # fmt: skip
+                          env=full, check=False)  # fmt: skip
     args_file.unlink()
     try:
         return dict(json.loads(proc.stdout))

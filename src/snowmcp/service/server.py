@@ -1,8 +1,8 @@
 """How the service is served: the uvicorn options every way of running it must use.
 
-`snowmcp-service serve` passes `uvicorn_options(settings)` to uvicorn; anything else that
-serves `snowmcp.service.app:build_app` (a gunicorn uvicorn-worker class, a supervisor) must
-pass the same, in particular:
+`snowmcp-service serve` passes `uvicorn_options(settings)` to uvicorn, and so does the
+Gunicorn worker class the token_service role runs (`snowmcp.service.worker.ServiceWorker`);
+anything else that serves `snowmcp.service.app:build_app` must pass the same, in particular:
 
 - `proxy_headers=False`: uvicorn otherwise believes X-Forwarded-For from 127.0.0.1 (its
   `forwarded_allow_ips` default, and gunicorn's), so any client behind a proxy that passes

@@ -42,10 +42,10 @@ class SeedError(ValueError):
 _USER_KEYS = {
     "name", "login_name", "password", "display_name", "first_name", "last_name", "email",
     "comment", "disabled", "default_role", "default_warehouse", "default_namespace", "roles",
-    "rsa_public_key", "rsa_public_key_2",
+    "rsa_public_key", "rsa_public_key_2", "owner",
 }  # fmt: skip
 _TOP_KEYS = {"account", "users", "roles", "warehouses", "databases"}
-_ROLE_KEYS = {"name", "comment", "granted_to_roles"}
+_ROLE_KEYS = {"name", "comment", "granted_to_roles", "owner"}
 _SCHEMA_KEYS = {
     "cortex_search_services", "comment", "semantic_views", "agents", "functions", "procedures",
 }  # fmt: skip
@@ -113,22 +113,29 @@ def build_account(data: Any) -> Account:
     for role_name, grantee in SYSTEM_ROLE_GRANTS:
         acct.role_grants.append(RoleGrant(role_name, "ROLE", grantee, granted_by=""))
 
-    # Custom roles: a bare name or {name, comment, granted_to_roles}.
+    # Custom roles: a bare name or {name, comment, granted_to_roles, owner}. A role SCIM
+    # provisioned is owned by the provisioner role (e.g. AAD_PROVISIONER), itself seeded here.
     parents: list[tuple[str, str, str]] = []
+    owners: list[tuple[str, str, str]] = []
     for i, item in enumerate(_list(top.get("roles"), "roles")):
         where = f"roles[{i}]"
         spec = {"name": item} if isinstance(item, str) else _mapping(item, where, _ROLE_KEYS)
         name = _name(spec.get("name"), where + ".name")
         if name in acct.roles:
             raise SeedError(f"{where}: role {name} is defined twice (or is a system role)")
-        acct.roles[name] = Role(name, comment=str(spec.get("comment") or ""), owner="USERADMIN")
-        own("ROLE", qualified(name), "USERADMIN")
+        owner = _name(spec.get("owner", "USERADMIN"), where + ".owner")
+        acct.roles[name] = Role(name, comment=str(spec.get("comment") or ""), owner=owner)
+        owners.append((name, owner, where))
         for parent in _list(spec.get("granted_to_roles"), where + ".granted_to_roles"):
             parents.append((name, _name(parent, where + ".granted_to_roles"), where))
+    for role_name, owner, where in owners:
+        if owner not in acct.roles:
+            raise SeedError(f"{where}.owner: unknown role {owner}")
+        own("ROLE", qualified(role_name), owner)
     for role_name, parent, where in parents:
         if parent not in acct.roles:
             raise SeedError(f"{where}.granted_to_roles: unknown role {parent}")
-        acct.role_grants.append(RoleGrant(role_name, "ROLE", parent, granted_by="USERADMIN"))
+        acct.role_grants.append(RoleGrant(role_name, "ROLE", parent, granted_by=acct.roles[role_name].owner))
 
     for i, item in enumerate(_list(top.get("warehouses"), "warehouses")):
         name = _name(item, f"warehouses[{i}]")
@@ -197,6 +204,10 @@ def build_account(data: Any) -> Account:
         default_role = spec.get("default_role")
         if default_role is not None and default_role not in acct.roles:
             raise SeedError(f"{where}.default_role: unknown role {default_role}")
+        # SCIM-created users are owned by the provisioner role, which also grants their roles.
+        owner = _name(spec.get("owner", "USERADMIN"), where + ".owner")
+        if owner not in acct.roles:
+            raise SeedError(f"{where}.owner: unknown role {owner}")
         default_wh = spec.get("default_warehouse")
         if default_wh is not None and default_wh not in acct.warehouses:
             raise SeedError(f"{where}.default_warehouse: unknown warehouse {default_wh}")
@@ -215,12 +226,13 @@ def build_account(data: Any) -> Account:
             comment=text["comment"] or "",
             rsa_public_key=_public_key(spec, "rsa_public_key", where),
             rsa_public_key_2=_public_key(spec, "rsa_public_key_2", where),
+            owner=owner,
         )
         for role in _list(spec.get("roles"), where + ".roles"):
             if role not in acct.roles:
                 raise SeedError(f"{where}.roles: unknown role {role!r}")
             if role != "PUBLIC":
-                acct.role_grants.append(RoleGrant(role, "USER", name, granted_by="USERADMIN"))
+                acct.role_grants.append(RoleGrant(role, "USER", name, granted_by=owner))
     return acct
 
 

@@ -39,7 +39,7 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import 
 INTEGRATION_KEYS = frozenset({"name", *PARAM_BY_OPTION}) - {"client_type"}
 SERVER_KEYS = frozenset({"name", "database", "schema", "comment", "tools", "roles", "state"})
 ROLE_KEYS = frozenset({"name", "comment", "grant_to_roles"})
-USER_KEYS = frozenset({"login", "roles", "host", "shell", "servers", "state"})
+USER_KEYS = frozenset({"login", "email", "roles", "host", "shell", "servers", "state"})
 # Inventory names must be plain identifiers, or written double-quoted on purpose.
 # Anything else (`X; DROP ROLE Y`) is refused rather than silently quoted.
 PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")

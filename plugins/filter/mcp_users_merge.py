@@ -15,7 +15,7 @@ description:
   - Directory entries that no hand-written entry names follow.
   - With no directory (V(none)) the hand-written list is returned unchanged.
 version_added: "0.1.0"
-author: snowmcp
+author: snowmcp maintainers (!UNKNOWN)
 options:
   _input:
     description: The hand-written C(mcp_users).

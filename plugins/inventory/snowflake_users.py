@@ -21,7 +21,7 @@ description:
     snowflake-connector-python.
   - The inventory file's name must end in C(snowflake_users.yml) or C(snowflake_users.yaml).
 version_added: "0.1.0"
-author: snowmcp
+author: snowmcp maintainers (!UNKNOWN)
 requirements:
   - snowflake-connector-python on the controller
 options:

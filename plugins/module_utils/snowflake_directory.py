@@ -22,7 +22,7 @@ Reads, a constant number of requests however many users there are:
 Reads of one step run in parallel over one connection.
 
 Login names compare the Snowflake way: case-insensitive for ASCII letters
-only (`ascii_key`), never Unicode case folding.
+only (`snowflake_sql.login_key`), never Unicode case folding.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import (
     IdentifierError,
     ident,
+    login_key,
     normalize,
 )
 
@@ -42,21 +43,10 @@ DEFAULT_PROVISIONERS = ("AAD_PROVISIONER", "OKTA_PROVISIONER", "GENERIC_SCIM_PRO
 ENTRY_KEYS = ("login", "email", "roles", "host", "shell", "servers", "state")
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 _QUOTED = re.compile(r'^"(?:[^"\x00-\x1f]|"")+"$')
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 class DirectoryError(Exception):
     """The directory cannot be read as configured; the message says what to fix."""
-
-
-def ascii_key(login: str) -> str:
-    """The comparison key of a login name: ASCII letters lower-cased, nothing else touched.
-
-    Snowflake treats login names case-insensitively for A-Z only; Unicode case
-    folding (`"STRASSE".casefold() == "straße".casefold()`) would merge two
-    distinct Snowflake users.
-    """
-    return login.translate(_ASCII_LOWER)
 
 
 def _role_name(value: Any, what: str, problems: list[str]) -> str | None:
@@ -146,7 +136,7 @@ def read_directory(runner: Any, role_map: dict[str, list[str]], provisioners: li
     targets = sorted({t for ts in role_map.values() for t in ts if t in existing} - set(role_map))
     first = list(role_map) + targets
     read = DirectoryRead(users=users, roles=roles)
-    read.grants_of.update(zip(first, runner.read_many([_grants_of(r) for r in first])))  # noqa: B905 - 3.9
+    read.grants_of.update(zip(first, runner.read_many([_grants_of(r) for r in first])))
 
     scim = {str(r.get("name")) for r in roles if str(r.get("owner") or "") in provisioners}
     frontier = list(role_map)
@@ -156,7 +146,7 @@ def read_directory(runner: Any, role_map: dict[str, list[str]], provisioners: li
         )
         if not nxt:
             break
-        read.grants_of.update(zip(nxt, runner.read_many([_grants_of(r) for r in nxt])))  # noqa: B905 - 3.9
+        read.grants_of.update(zip(nxt, runner.read_many([_grants_of(r) for r in nxt])))
         read.followed.extend(nxt)
         frontier = nxt
     return read
@@ -217,7 +207,7 @@ def directory_entries(read: DirectoryRead, role_map: dict[str, list[str]]) -> li
         else:
             entry["state"] = "absent"
         entries.append(entry)
-    return sorted(entries, key=lambda e: ascii_key(e["login"]))
+    return sorted(entries, key=lambda e: login_key(e["login"]))
 
 
 def merge_users(hand: Any, directory: Any) -> list[dict[str, Any]]:
@@ -236,14 +226,14 @@ def merge_users(hand: Any, directory: Any) -> list[dict[str, Any]]:
         return hand_list
     if not isinstance(directory, list):
         raise DirectoryError("mcp_directory_users must be a list (set by the snowmcp.core.snowflake_users inventory source)")
-    by_key = {ascii_key(str(e["login"])): e for e in directory if isinstance(e, dict) and e.get("login")}
+    by_key = {login_key(str(e["login"])): e for e in directory if isinstance(e, dict) and e.get("login")}
     used = set()
     out: list[dict[str, Any]] = []
     for entry in hand_list:
         if not isinstance(entry, dict) or not isinstance(entry.get("login"), str):
             out.append(entry)  # validate_inventory reports it
             continue
-        key = ascii_key(entry["login"])
+        key = login_key(entry["login"])
         used.add(key)
         if "roles" in entry:
             out.append(entry)

@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import scim
 import yaml
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_directory import (
     DirectoryError,
-    ascii_key,
     merge_users,
     parse_role_map,
 )
-from procs import BIN, ROOT, SEED, Emulator
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import login_key
+
+from harness import scim
+from harness.procs import BIN, ROOT, SEED, Emulator
 
 ADMIN_PASSWORD = "admin-pass-1"
 
@@ -162,10 +163,10 @@ def test_bad_role_map_is_refused_with_every_problem() -> None:
 
 
 def test_logins_compare_ascii_case_insensitively_only() -> None:
-    assert ascii_key("Alice@Example.COM") == "alice@example.com"
+    assert login_key("Alice@Example.COM") == "alice@example.com"
     # Snowflake does not fold Unicode: these are two different users.
-    assert ascii_key("STRASSE@example.com") != ascii_key("straße@example.com")
-    assert ascii_key("ÉLODIE@example.com") != ascii_key("élodie@example.com")
+    assert login_key("STRASSE@example.com") != login_key("straße@example.com")
+    assert login_key("ÉLODIE@example.com") != login_key("élodie@example.com")
 
 
 def test_hand_written_entries_win() -> None:

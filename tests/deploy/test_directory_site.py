@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import scim
 import yaml
-from procs import BIN, ROOT, Emulator, free_port
 
+from harness import scim
+from harness.procs import BIN, ROOT, Emulator, free_port
 from snowmcp import demo
 
 from .conftest import DemoDeploy, changed_per_play, parse_plays, sign_in

@@ -13,6 +13,7 @@ holds what, computed from the seed's own data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def scim_user(i: int) -> dict[str, Any]:
     return user
 
 
-def add_scim(seed: dict[str, Any], count: int, extra_users: list[dict[str, Any]] = ()) -> dict[str, Any]:
+def add_scim(seed: dict[str, Any], count: int, extra_users: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The seed with SCIM_ROLES and `count` SCIM users (plus `extra_users`) added."""
     out = dict(seed)
     out["roles"] = list(seed.get("roles") or []) + SCIM_ROLES

@@ -24,11 +24,18 @@ costs at most 2 reads per managed role plus a small constant and takes under
 `--large`: servers carry one tool of each type (Cortex Search, Analyst, agent,
 SQL, generic function and procedure), so every kind of tool grant is planned,
 read back and diffed. The automation user signs in with a key pair.
+
+Then the users-from-the-identity-provider case (`directory_source`): SCIM-style
+seeds of 50 and 5,000 users (`--directory-users`), the inventory source
+snowmcp.core.snowflake_users read through `ansible-inventory`, its query
+requests (from /__emulator/stats) and wall time at the same latency, next to
+what reading each user's grants one by one would cost (computed, not run).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -40,7 +47,8 @@ from typing import Any
 import yaml
 
 from bench.helpers import ROOT
-from harness.procs import AUTOMATION_KEY_PASSPHRASE, BIN, Emulator
+from harness import scim
+from harness.procs import AUTOMATION_KEY_PASSPHRASE, BIN, SEED, Emulator
 
 ROLES = 20
 SERVERS = 5
@@ -171,12 +179,63 @@ def naive_playbook(path: Path, grants: list[dict[str, str]]) -> None:
     )
 
 
+def directory_source(sizes: list[int]) -> None:
+    """Request count and wall time of the snowflake_users inventory source for SCIM seeds of each size."""
+    rows = []
+    for size in sizes:
+        work = Path(tempfile.mkdtemp(prefix="bench-directory-"))
+        seed = scim.add_scim(yaml.safe_load(SEED.read_text()), size)
+        emu = Emulator(work / "emulator", seed=scim.write_seed(work / "seed.yml", seed),
+                       extra_args=["--latency-ms", str(LATENCY_MS)]).start()  # fmt: skip
+        try:
+            (work / "inv").mkdir()
+            (work / "inv" / "snowflake_users.yml").write_text(yaml.safe_dump({
+                "plugin": "snowmcp.core.snowflake_users",
+                "connection": {"account": "DEMO-ACCOUNT", "user": "ADMIN", "role": "ACCOUNTADMIN",
+                               "host": "127.0.0.1", "port": emu.port, "protocol": "http"},
+                "roles": scim.ROLE_MAP,
+            }))  # fmt: skip
+            env = dict(os.environ, SNOWFLAKE_PASSWORD="admin-pass-1", PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+            q0, _ = requests(emu)
+            start = time.monotonic()
+            proc = subprocess.run([str(BIN / "ansible-inventory"), "-i", str(work / "inv"), "--host", "localhost"],
+                                  cwd=ROOT, env=env, capture_output=True, text=True, check=False)  # fmt: skip
+            wall = time.monotonic() - start
+            q1, _ = requests(emu)
+            if proc.returncode != 0 or "Failed to parse" in proc.stderr:
+                raise SystemExit(f"directory source failed:\n{proc.stderr[-3000:]}")
+            present = sum(1 for e in json.loads(proc.stdout)["mcp_directory_users"] if e.get("roles"))
+        finally:
+            emu.stop()
+            shutil.rmtree(work, ignore_errors=True)
+        rows.append((size + len(yaml.safe_load(SEED.read_text())["users"]), present, q1 - q0, wall))
+    print()
+    print(f"users from the identity provider (inventory source snowmcp.core.snowflake_users, "
+          f"emulator --latency-ms {LATENCY_MS})")  # fmt: skip
+    print(f"reproduce: .venv/bin/python -m bench.converge --directory-users {','.join(map(str, sizes))}")
+    header = f"{'account users':>14} {'yielded':>8} {'requests':>9} {'wall (s)':>9} {'per-user reads (computed)':>28}"
+    print(header)
+    print("-" * len(header))
+    for users, present, reqs, wall in rows:
+        print(f"{users:14d} {present:8d} {reqs:9d} {wall:9.1f} "
+              f"{f'{users + 1} req / ~{(users + 1) * LATENCY_MS / 1000:.0f} s':>28}")  # fmt: skip
+    constant = len({r[2] for r in rows}) == 1
+    print(f"goal: the same request count for every size: {[r[2] for r in rows]} -> {'OK' if constant else 'MISSED'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1000)
     parser.add_argument("--slice", type=int, default=20, help="grants the naive playbook really runs")
     parser.add_argument("--large", action="store_true", help="10,000 users, 100 roles, 20 servers, every tool type")
+    parser.add_argument("--directory-users", default="50,5000",
+                        help="SCIM seed sizes for the directory source case (comma-separated; empty: skip)")
+    parser.add_argument("--directory-only", action="store_true", help="run only the directory source case")
     args = parser.parse_args()
+    sizes = [int(n) for n in args.directory_users.split(",") if n.strip()]
+    if args.directory_only:
+        directory_source(sizes)
+        return
     if args.large:
         large()
         return
@@ -223,6 +282,8 @@ def main() -> None:
           f"{naive_noop['query_requests']:.0f} requests; x{factor:.0f} to {total_grants} grants)")  # fmt: skip
     print()
     goals(first, noop, managed_roles, SERVERS)
+    if sizes:
+        directory_source(sizes)
 
 
 def goals(first: dict[str, float], noop: dict[str, float], managed_roles: int, servers: int) -> None:

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # Copyright: snowmcp maintainers
 # Apache-2.0
-"""Ansible module: one MCP server entry in Claude Code's ~/.claude.json or a project's .mcp.json."""
+"""Ansible module: one MCP server entry in Claude Code's ~/.claude.json, a project's .mcp.json or managed-mcp.json."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ short_description: Manage one MCP server entry in Claude Code's configuration
 version_added: "0.1.0"
 description:
   - Adds, updates or removes one entry of the top-level C(mcpServers) object in
-    Claude Code's user file C(~/.claude.json) (O(scope=user), servers available in every folder)
-    or in a project's C(.mcp.json) (O(scope=project), servers need the user's approval).
+    Claude Code's user file C(~/.claude.json) (O(scope=user), servers available in every folder),
+    in a project's C(.mcp.json) (O(scope=project), servers need the user's approval), or in the
+    machine's C(managed-mcp.json) (O(scope=managed), servers for every user of the machine, which
+    users cannot change or remove).
   - C(~/.claude.json) also holds Claude Code's own state (machine id, onboarding flags,
     per-project settings). The module edits the text of the one entry in place, so every
     other byte of the file (other keys, their order, whitespace, number formats, escapes)
@@ -38,8 +40,13 @@ options:
   scope:
     description:
       - V(user) edits C(<home>/.claude.json); V(project) edits C(<project_dir>/.mcp.json).
+      - V(managed) edits the administrator-owned file Claude Code reads for every user of the machine -
+        C(/etc/claude-code/managed-mcp.json) on Linux and WSL,
+        C(/Library/Application Support/ClaudeCode/managed-mcp.json) on macOS. Its folder is created
+        (mode 0755) when missing. Needs root (C(become)); the file stays owned by the folder's owner.
+      - With a C(managed-mcp.json) present, users get exactly its servers and cannot add their own.
     type: str
-    choices: [user, project]
+    choices: [user, project, managed]
     default: user
   home:
     description: Home folder for O(scope=user). Defaults to the home of the user running the module.
@@ -70,9 +77,10 @@ options:
         C(headersHelper) output overrides headers of the same name.
     type: dict
   mode:
-    description: File mode to enforce (Claude Code itself keeps C(~/.claude.json) at 0600).
+    description:
+      - File mode to enforce. Default C(0600) (Claude Code itself keeps C(~/.claude.json) at 0600), and
+        C(0644) for O(scope=managed), which every user's Claude Code must be able to read.
     type: raw
-    default: "0600"
 notes:
   - The entry is managed as a whole; keys of an existing entry that are not options here are removed.
   - Claude Code may rewrite C(~/.claude.json) while it runs; the module re-reads the file just
@@ -95,6 +103,14 @@ EXAMPLES = r"""
     project_dir: /srv/analytics
     url: https://myorg-myaccount.snowflakecomputing.com/api/v2/databases/AICOLLEGE/schemas/PUBLIC/mcp-servers/gong_mcp
     headers_helper: snowmcp headers
+
+- name: The server for every user of this machine (enterprise-managed; users cannot remove it)
+  snowmcp.core.claude_mcp_server:
+    name: gong_mcp
+    scope: managed
+    url: https://myorg-myaccount.snowflakecomputing.com/api/v2/databases/AICOLLEGE/schemas/PUBLIC/mcp-servers/gong_mcp
+    headers_helper: /usr/local/bin/snowmcp headers
+  become: true
 
 - name: Remove the entry again
   snowmcp.core.claude_mcp_server:
@@ -131,6 +147,7 @@ import os
 import pwd
 import re
 import stat
+import sys
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -316,9 +333,22 @@ def own_home() -> str:
     return os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
 
 
+MANAGED_FILES = {
+    "darwin": "/Library/Application Support/ClaudeCode/managed-mcp.json",
+    "linux": "/etc/claude-code/managed-mcp.json",  # also WSL
+}
+
+
+def managed_path() -> str:
+    """Where Claude Code reads the machine's managed MCP servers, on this OS."""
+    return MANAGED_FILES["darwin" if sys.platform == "darwin" else "linux"]
+
+
 def target_path(params: dict[str, Any]) -> str:
     if params["path"]:
         path = params["path"]
+    elif params["scope"] == "managed":
+        path = managed_path()
     elif params["scope"] == "user":
         path = os.path.join(params["home"] or own_home(), ".claude.json")
     else:
@@ -388,10 +418,24 @@ def validate(module: AnsibleModule, params: dict[str, Any]) -> None:
 def run(module: AnsibleModule) -> dict[str, Any]:
     params = module.params
     validate(module, params)
-    mode = parse_mode(module, params["mode"])
+    default_mode = "0644" if params["scope"] == "managed" else "0600"
+    mode = parse_mode(module, params["mode"] if params["mode"] is not None else default_mode)
     path = target_path(params)
     name = params["name"]
     want = desired_entry(params) if params["state"] == "present" else None
+    if params["scope"] == "managed" and want is None and not os.path.isdir(os.path.dirname(path)):
+        return {"changed": False, "path": path, "action": "none", "entry": None, "reserialized": False}
+    if params["scope"] == "managed" and want is not None and not os.path.isdir(os.path.dirname(path)):
+        # The system folder Claude Code reads; readable by every user, writable by its owner only.
+        try:
+            if not module.check_mode:
+                os.makedirs(os.path.dirname(path), mode=0o755)
+                os.chmod(os.path.dirname(path), 0o755)  # whatever the umask
+        except OSError as exc:
+            module.fail_json(msg=f"cannot create {os.path.dirname(path)}: {exc.strerror} (scope=managed needs become)",
+                             path=path)  # fmt: skip
+        if module.check_mode:
+            return {"changed": True, "path": path, "action": "added", "entry": masked(want), "reserialized": False}
     if not os.path.isdir(os.path.dirname(path)):
         module.fail_json(msg=f"folder {os.path.dirname(path)} does not exist", path=path)
 
@@ -466,7 +510,7 @@ def main() -> None:
         argument_spec={
             "name": {"type": "str", "required": True},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "scope": {"type": "str", "choices": ["user", "project"], "default": "user"},
+            "scope": {"type": "str", "choices": ["user", "project", "managed"], "default": "user"},
             "home": {"type": "path"},
             "project_dir": {"type": "path"},
             "path": {"type": "path"},
@@ -474,7 +518,7 @@ def main() -> None:
             "url": {"type": "str"},
             "headers_helper": {"type": "str", "aliases": ["headersHelper"]},
             "headers": {"type": "dict", "no_log": True},
-            "mode": {"type": "raw", "default": "0600"},
+            "mode": {"type": "raw"},
         },
         required_if=[("state", "present", ("url",))],
         supports_check_mode=True,

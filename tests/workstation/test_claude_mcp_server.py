@@ -215,3 +215,31 @@ def test_runs_on_a_python_39_target_through_ansible(tmp_path: Path, python39: Pa
     assert path.read_text() == CLAUDE_STATE, "every other byte is kept"
     assert modules_run_by(tmp_path) == ["AnsiballZ_claude_mcp_server.py"] * 2
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".claude.json"]
+
+
+def test_managed_scope_writes_a_world_readable_file_and_keeps_other_entries(tmp_path: Path) -> None:
+    # path= stands in for /etc/claude-code/managed-mcp.json (the real folder is used by the
+    # Claude Code test in test_e2e_claude.py); everything else is the managed scope's behaviour.
+    managed = tmp_path / "managed-mcp.json"
+    it_owned = '{\n    "mcpServers": {\n        "wiki": {"type": "http", "url": "https://wiki.example.com/mcp"}\n    }\n}\n'
+    managed.write_text(it_owned)
+    managed.chmod(0o644)
+    result, _ = run_module(tmp_path, name="GONG_MCP", url=URL, headers_helper="/usr/local/bin/snowmcp headers",
+                           scope="managed", path=str(managed))  # fmt: skip
+    assert result["changed"] and result["action"] == "added"
+    assert stat.S_IMODE(managed.stat().st_mode) == 0o644
+    data = json.loads(managed.read_text())
+    assert data["mcpServers"]["wiki"] == {"type": "http", "url": "https://wiki.example.com/mcp"}
+    assert data["mcpServers"]["GONG_MCP"]["headersHelper"] == "/usr/local/bin/snowmcp headers"
+    result, _ = run_module(tmp_path, name="GONG_MCP", state="absent", scope="managed", path=str(managed))
+    assert result["action"] == "removed" and managed.read_text() == it_owned
+
+
+def test_managed_scope_targets_the_file_claude_code_reads_on_each_os(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ansible_collections.snowmcp.core.plugins.modules import claude_mcp_server as mod
+
+    params = {"path": None, "scope": "managed", "home": None, "project_dir": None}
+    monkeypatch.setattr(mod.sys, "platform", "linux")
+    assert mod.target_path(params) == "/etc/claude-code/managed-mcp.json"
+    monkeypatch.setattr(mod.sys, "platform", "darwin")
+    assert mod.target_path(params) == "/Library/Application Support/ClaudeCode/managed-mcp.json"

@@ -76,8 +76,8 @@ def write_inventory(deploy: DirectoryDeploy, roles: dict[str, list[str]]) -> Pat
         "plugin": "snowmcp.core.snowflake_users",
         "connection": {
             "account": "DEMO-ACCOUNT", "user": "ADMIN", "role": "ACCOUNTADMIN",
-            # A lookup, as a real inventory would read a vault or the environment.
-            "password": f"{{{{ (lookup('ansible.builtin.file', '{settings}') | from_json).snowflake_password }}}}",
+            # A lookup, as a real inventory would read a vault or the environment; key-pair sign-in.
+            "private_key_file": f"{{{{ (lookup('ansible.builtin.file', '{settings}') | from_json).snowflake_private_key_file }}}}",
             "host": "127.0.0.1", "port": deploy.settings.emulator_port, "protocol": "http",
         },
         "roles": roles,

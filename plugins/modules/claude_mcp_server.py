@@ -430,7 +430,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         try:
             if not module.check_mode:
                 os.makedirs(os.path.dirname(path), mode=0o755)
-                os.chmod(os.path.dirname(path), 0o755)  # whatever the umask
+                os.chmod(os.path.dirname(path), 0o755)  # noqa: S103 - every user reads it, whatever the umask
         except OSError as exc:
             module.fail_json(msg=f"cannot create {os.path.dirname(path)}: {exc.strerror} (scope=managed needs become)",
                              path=path)  # fmt: skip

@@ -212,7 +212,7 @@ def directory_source(sizes: list[int]) -> None:
     print()
     print(f"users from the identity provider (inventory source snowmcp.core.snowflake_users, "
           f"emulator --latency-ms {LATENCY_MS})")  # fmt: skip
-    print(f"reproduce: .venv/bin/python -m bench.converge --directory-users {','.join(map(str, sizes))}")
+    print(f"reproduce: .venv/bin/python -m bench.converge --directory-only --directory-users {','.join(map(str, sizes))}")
     header = f"{'account users':>14} {'yielded':>8} {'requests':>9} {'wall (s)':>9} {'per-user reads (computed)':>28}"
     print(header)
     print("-" * len(header))

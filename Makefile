@@ -32,9 +32,11 @@ demo-stop: venv
 
 # Everything CI runs. Extra pytest flags: make test PYTEST_ARGS='-k oauth -x'
 # harness/provision.sh first: redis-server, npm and the Claude Code CLI, or one line saying what to install.
+# Workers: one per core (TEST_WORKERS=0 runs in one process); see tests/conftest.py for the grouping.
+TEST_WORKERS ?= auto
 test: venv
 	@harness/provision.sh
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: venv $(MYPY39)
 	$(BIN)/ruff check src tests harness bench plugins roles

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -29,10 +30,29 @@ ADMIN_USER, ADMIN_PASSWORD = "ADMIN", "admin-pass-1"
 AUTOMATION_KEY_PASSPHRASE = "test-key-passphrase-1"  # noqa: S105 - a throwaway test key
 
 
+def _xdist_slot() -> tuple[int, int]:
+    """(this worker's index, number of workers) under pytest-xdist; (0, 1) otherwise."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ...
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    return (int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0), max(count, 1)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port that is free now, below Linux's ephemeral range (32768-60999) so an
+    outgoing connection never takes it before the process binds it. Under pytest-xdist each
+    worker only takes ports congruent to its index: two workers never pick the same one.
+    (Not bind(0): the kernel hands out only even ports there, and in the ephemeral range.)"""
+    index, count = _xdist_slot()
+    rng = random.SystemRandom()
+    for _attempt in range(1000):
+        port = rng.randrange(20000 + index % count, 32768, count)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free loopback port for this worker")
 
 
 def wait_for_http(url: str, proc: subprocess.Popen[bytes] | None, log: Path, timeout: float = 20.0) -> None:

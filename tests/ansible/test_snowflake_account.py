@@ -31,6 +31,7 @@ from tests.ansible.snowflake_helpers import (
     write_inventory,
 )
 
+pytestmark = pytest.mark.slow  # every test runs the account play
 REDIRECT = "http://127.0.0.1:8765/v1/oauth/callback"
 
 

@@ -29,6 +29,7 @@ USERS = [
     {"login": "alice@example.com", "roles": ["MCP_USERS", "MCP_DOCS"], "shell": "/bin/bash"},
     {"login": "bob@example.com", "roles": ["MCP_USERS"], "host": "bob-laptop", "shell": "zsh", "servers": ["gong_mcp"]},
 ]
+pytestmark = pytest.mark.slow  # every test runs the onboarding playbook
 VARS: dict[str, Any] = {
     "snowflake_connection": {"account": "DEMO-ACCOUNT", "host": "127.0.0.1", "port": 8, "protocol": "http"},
     "token_service": {"url": SERVICE + "/"},

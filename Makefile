@@ -36,7 +36,7 @@ demo-stop: venv
 TEST_WORKERS ?= auto
 test: venv
 	@harness/provision.sh
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 lint: venv $(MYPY39)
 	$(BIN)/ruff check src tests harness bench plugins roles

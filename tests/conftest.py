@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,28 +40,21 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 # ---------------------------------------------------------------- parallel runs (pytest-xdist)
-# `make test` runs the suite on several workers with `--dist loadgroup`. A test that uses a
-# module-scoped fixture (one emulator or one deployment for the module, tests that build on
-# the previous one) stays with the other such tests of its module on one worker, in file
-# order; every other test is scheduled on its own. Groups that take long go first (marked
-# `slow`, then by size), so the longest never starts last and keeps one core busy alone.
-def _module_group(item: pytest.Item) -> str | None:
-    infos = getattr(item, "_fixtureinfo", None)
-    scopes = {d.scope for defs in (infos.name2fixturedefs.values() if infos else []) for d in defs}
-    return item.nodeid.split("::")[0] if scopes & {"module", "package", "class"} else None
-
-
+# `make test` runs the suite on one worker per core with `--dist loadfile`: a test module runs
+# whole, in file order, on one worker, so its module fixtures (one emulator, one deployment)
+# are built once and tests that build on the previous one keep their order. (Not loadgroup:
+# xdist 3.8 cannot regroup node ids under pytest 9.) Workers take modules in the order
+# below: those marked `slow` first, then the bigger ones, so the longest never starts last
+# and leaves one core idle at the end.
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return  # a plain run keeps pytest's order
+    if not hasattr(config, "workerinput"):
+        return  # not an xdist worker: a plain run keeps pytest's order
     sizes: dict[str, int] = {}
     for item in items:
-        group = _module_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-            sizes[group] = sizes.get(group, 0) + 1
+        sizes[item.nodeid.split("::")[0]] = sizes.get(item.nodeid.split("::")[0], 0) + 1
 
     def weight(item: pytest.Item) -> tuple[bool, int]:
-        return item.get_closest_marker("slow") is None, -sizes.get(_module_group(item) or "", 1)
+        return item.get_closest_marker("slow") is None, -sizes[item.nodeid.split("::")[0]]
 
-    items.sort(key=weight)  # stable: file order within a group
+    items.sort(key=weight)  # stable: file order within a module

@@ -14,6 +14,11 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
+from ansible_collections.snowmcp.core.plugins.module_utils.inventory_model import (
+    login_key,
+    mcp_role_names,
+    token_service_role,
+)
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_connection import (
     CONNECTION_KEYS,
 )
@@ -78,28 +83,6 @@ def _mappings(
             continue
         problems.extend(_unknown(item, allowed, what))
         yield i, what, item
-
-
-def mcp_role_names(inv: dict[str, Any]) -> list[str]:
-    out = []
-    for role in inv.get("snowflake_mcp_roles") or []:
-        if isinstance(role, dict) and isinstance(role.get("name"), str):
-            try:
-                out.append(normalize(role["name"]))
-            except IdentifierError:
-                pass
-    return out
-
-
-def token_service_role(inv: dict[str, Any]) -> str | None:
-    ts = inv.get("token_service") or {}
-    if isinstance(ts, dict) and ts.get("role"):
-        try:
-            return normalize(str(ts["role"]))
-        except IdentifierError:
-            return None
-    names = mcp_role_names(inv)
-    return names[0] if names else None
 
 
 def integration_params(inv: dict[str, Any]) -> dict[str, Any]:
@@ -226,7 +209,9 @@ def validate_inventory(inv: dict[str, Any]) -> list[str]:
             what = f"mcp_users[{i}] ({login})"
             key = login_key(login)
             if key in logins:
-                problems.append(f"{what}: duplicate login (same as mcp_users[{logins[key]}]; logins compare case-insensitively)")
+                problems.append(
+                    f"{what}: duplicate login (same as mcp_users[{logins[key]}]; logins compare ignoring the case of A-Z)"
+                )
             logins.setdefault(key, i)
         if user.get("state", "present") not in ("present", "absent"):
             problems.append(f"{what}.state must be present or absent")

@@ -10,7 +10,7 @@ description:
   - For a list of login names (usually SSO e-mail addresses), one C(SHOW USERS) tells which users exist, their
     user B(name) (what GRANT needs; SCIM may have upper-cased it), whether they are disabled, and their default
     role and warehouse.
-  - Login names compare case-insensitively, as Snowflake does. A login with no user is reported, never guessed.
+  - Login names compare ignoring the case of the letters A-Z only, as Snowflake does. A login with no user is reported, never guessed.
   - Read-only; never reports a change. Runs in check mode too.
 version_added: "0.1.0"
 author: snowmcp maintainers (!UNKNOWN)
@@ -73,6 +73,7 @@ queries:
 
 from typing import Any
 
+from ansible_collections.snowmcp.core.plugins.module_utils.inventory_model import login_key
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_module import (
     run_module,
     snowflake_module,

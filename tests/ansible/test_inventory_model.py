@@ -10,6 +10,7 @@ from ansible_collections.snowmcp.core.plugins.module_utils import inventory_mode
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_inventory import (
     validate_inventory,
 )
+from ansible_collections.snowmcp.core.plugins.modules.snowflake_user_info import resolve
 from snowflake_helpers import base_inventory
 
 SERVERS = [
@@ -66,6 +67,17 @@ def test_duplicate_logins_are_the_ascii_folded_ones() -> None:
     assert validate_inventory(inv) == [
         "mcp_users[3] (bob@example.COM): duplicate login (same as mcp_users[2]; logins compare ignoring the case of A-Z)"
     ]
+
+
+def test_logins_resolve_to_snowflake_users_by_the_same_rule() -> None:
+    rows = [
+        {"name": "BOB@EXAMPLE.COM", "login_name": "BOB@EXAMPLE.COM"},
+        {"name": "ÉLISE", "login_name": "ÉLISE@EXAMPLE.COM"},
+    ]
+    found = resolve(["bob@example.com", "Élise@example.com", "élise@example.com"], rows)
+    assert found["users"]["bob@example.com"]["name"] == "BOB@EXAMPLE.COM"
+    assert found["users"]["Élise@example.com"]["name"] == "ÉLISE"
+    assert found["missing"] == ["élise@example.com"]  # é is not É to Snowflake
 
 
 def test_a_user_is_found_by_login_the_same_way_everywhere() -> None:

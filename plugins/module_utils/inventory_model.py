@@ -276,3 +276,18 @@ def token_service_allowed_users(inv: dict[str, Any]) -> list[str]:
 def offboarded_logins(inv: dict[str, Any]) -> list[str]:
     """Logins with `state: absent`: the token service deletes their tokens and API key."""
     return [u.login for u in mcp_users(inv) if u.state == ABSENT]
+
+
+def records_to_remove(inv: dict[str, Any], held: list[str]) -> list[str]:
+    """Which of the service's records (`held`: the usernames it holds) to delete, as login keys.
+
+    Those of users with `state: absent`, and, when the allow-list is not empty, those it
+    no longer names. Each once, in the order held; logins compare like Snowflake's.
+    """
+    absent = {login_key(u) for u in offboarded_logins(inv)}
+    allowed = {login_key(u) for u in token_service_allowed_users(inv)}
+    out: list[str] = []
+    for key in (login_key(str(h)) for h in held):
+        if (key in absent or (allowed and key not in allowed)) and key not in out:
+            out.append(key)
+    return out

@@ -233,3 +233,13 @@ def test_allowed_users_are_the_present_users_unless_given() -> None:
 def test_offboarded_logins_are_the_absent_users() -> None:
     assert model.offboarded_logins(inventory()) == ["carol@example.com"]
     assert model.offboarded_logins({}) == []
+
+
+def test_records_to_remove_are_absent_users_and_those_off_the_allow_list() -> None:
+    inv = inventory()  # carol is absent; alice, bob, dave present (the default allow-list)
+    held = ["Alice@Example.com", "CAROL@example.com", "mallory@example.com", "carol@example.com"]
+    # carol (absent) once; mallory is on no allow-list; alice stays.
+    assert model.records_to_remove(inv, held) == ["carol@example.com", "mallory@example.com"]
+    inv["token_service"] = {"allowed_users": [], "allow_any_user": True}  # an empty list removes nobody extra
+    assert model.records_to_remove(inv, held) == ["carol@example.com"]
+    assert model.records_to_remove(inv, []) == []

@@ -1,0 +1,103 @@
+"""Filters that read the inventory's meaning from the model (plugins/module_utils/inventory_model.py).
+
+The roles and playbooks use these instead of re-deriving values in Jinja. Each
+filter is documented in the YAML file of the same name next to this one
+(`ansible-doc -t filter snowmcp.core.<name>`).
+
+`inventory` is a mapping of the inventory variables a filter reads
+(`snowflake_account_url`, `snowflake_connection`, `snowflake_mcp_roles`,
+`snowflake_mcp_servers`, `mcp_users`, `token_service`); the roles build it in
+their vars/main.yml. The user filters take `mcp_users` itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.snowmcp.core.plugins.module_utils import inventory_model as model
+
+
+def _inventory(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _users(mcp_users: Any) -> dict[str, Any]:
+    return {"mcp_users": mcp_users if isinstance(mcp_users, list) else []}
+
+
+def _user(user: model.McpUser) -> dict[str, Any]:
+    return {
+        "login": user.login,
+        "roles": list(user.roles),
+        "state": user.state,
+        "host": user.host,
+        "shell": user.shell,
+        "shells": user.shells,
+    }
+
+
+def _servers(inventory: dict[str, Any], servers: list[model.McpServer]) -> list[dict[str, Any]]:
+    base = model.account_url(inventory)
+    return [s.as_dict(base) for s in servers]
+
+
+def account_url(inventory: Any) -> str:
+    return model.account_url(_inventory(inventory))
+
+
+def service_url(inventory: Any) -> str:
+    return model.service_url(_inventory(inventory))
+
+
+def users_with_login(mcp_users: Any, login: str) -> list[dict[str, Any]]:
+    return [_user(u) for u in model.users_with_login(_users(mcp_users), str(login))]
+
+
+def host_users(mcp_users: Any, host: str, login: Any = None) -> list[dict[str, Any]]:
+    return [_user(u) for u in model.host_users(_users(mcp_users), str(host), None if login is None else str(login))]
+
+
+def user_servers(inventory: Any, login: str) -> list[dict[str, Any]]:
+    inv = _inventory(inventory)
+    users = model.users_with_login(inv, str(login))
+    return _servers(inv, model.user_servers(inv, users[0])) if len(users) == 1 else []
+
+
+def host_servers(inventory: Any, host: str) -> list[dict[str, Any]]:
+    inv = _inventory(inventory)
+    return _servers(inv, model.host_servers(inv, str(host)))
+
+
+def token_service_role(inventory: Any) -> str:
+    return model.token_service_role(_inventory(inventory)) or ""
+
+
+def token_service_allowed_users(inventory: Any) -> list[str]:
+    return model.token_service_allowed_users(_inventory(inventory))
+
+
+def offboarded_logins(inventory: Any) -> list[str]:
+    return model.offboarded_logins(_inventory(inventory))
+
+
+def token_service_records_to_remove(inventory: Any, held: Any) -> list[str]:
+    return model.records_to_remove(_inventory(inventory), list(held) if isinstance(held, list) else [])
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            f.__name__: f
+            for f in (
+                account_url,
+                service_url,
+                users_with_login,
+                host_users,
+                user_servers,
+                host_servers,
+                token_service_role,
+                token_service_allowed_users,
+                offboarded_logins,
+                token_service_records_to_remove,
+            )
+        }

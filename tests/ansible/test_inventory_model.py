@@ -11,7 +11,8 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_inventory i
     validate_inventory,
 )
 from ansible_collections.snowmcp.core.plugins.modules.snowflake_user_info import resolve
-from snowflake_helpers import base_inventory
+
+from tests.ansible.snowflake_helpers import base_inventory
 
 SERVERS = [
     {"name": "gong_mcp", "database": "AICOLLEGE", "schema": "PUBLIC", "roles": ["MCP_USERS"], "tools": []},

@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 import yaml
-from procs import ROOT
+
+from harness.procs import ROOT
 
 ROLE = ROOT / "roles" / "token_service"
 

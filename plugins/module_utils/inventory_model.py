@@ -166,9 +166,10 @@ def mcp_servers(inv: dict[str, Any]) -> list[McpServer]:
     """The entries of snowflake_mcp_servers that name a server (others are the validation's business)."""
     out = []
     for entry in _entries(inv, "snowflake_mcp_servers"):
-        name, database, schema = (entry.get(k) for k in ("name", "database", "schema"))
-        if not all(isinstance(v, str) and v for v in (name, database, schema)):
+        parts = [entry.get(k) for k in ("name", "database", "schema")]
+        if not all(isinstance(v, str) and v for v in parts):
             continue
+        name, database, schema = (str(v) for v in parts)
         out.append(McpServer(name, database, schema, _names(entry.get("roles")), _text(entry.get("state")) or PRESENT))
     return out
 

@@ -65,6 +65,10 @@ def test_first_run_converges_everything(deploy: DemoDeploy) -> None:
     servers = claude_servers(deploy.settings.home)
     assert servers["GONG_MCP"]["url"].endswith("/api/v2/databases/AICOLLEGE/schemas/PUBLIC/mcp-servers/GONG_MCP")
     assert servers["GONG_MCP"]["headersHelper"].endswith("snowmcp headers")
+    # Both plays take the account URL from the one inventory model.
+    account = next(line.split("=", 1)[1] for line in env_file.read_text().splitlines()
+                   if line.startswith("SNOWMCP_SNOWFLAKE_URL="))  # fmt: skip
+    assert servers["GONG_MCP"]["url"].startswith(account + "/api/v2/")
 
 
 def every_secret(deploy: DemoDeploy) -> list[str]:

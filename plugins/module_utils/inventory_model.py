@@ -23,6 +23,7 @@ from typing import Any
 
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import (
     IdentifierError,
+    login_key,
     normalize,
 )
 
@@ -32,17 +33,10 @@ DEFAULT_SHELL = "bash"
 # configures them even when their `host` names another machine).
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 ACCOUNT_DOMAIN = "snowflakecomputing.com"
-# Snowflake compares login names ignoring the case of ASCII letters only: `É` and `é`
-# are different logins to it, so they must be here too (str.lower/casefold would merge them).
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def login_key(login: str) -> str:
-    """The form two logins are compared in: `Bob@Example.COM` and `bob@example.com` are one login."""
-    return login.translate(_ASCII_LOWER)
 
 
 def same_login(a: str, b: str) -> bool:
+    """Whether Snowflake sees one login: the case of A-Z is ignored, nothing else is folded (É is not é)."""
     return login_key(a) == login_key(b)
 
 

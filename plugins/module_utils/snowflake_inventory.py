@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ansible_collections.snowmcp.core.plugins.module_utils.inventory_model import (
-    login_key,
     mcp_role_names,
     token_service_role,
 )

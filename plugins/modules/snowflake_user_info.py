@@ -73,7 +73,6 @@ queries:
 
 from typing import Any
 
-from ansible_collections.snowmcp.core.plugins.module_utils.inventory_model import login_key
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_module import (
     run_module,
     snowflake_module,

@@ -227,7 +227,7 @@ def test_allowed_users_are_the_present_users_unless_given() -> None:
     assert model.token_service_allowed_users(inv) == ["alice@example.com", "bob@example.com", "dave@example.com"]
     inv["token_service"] = {"allowed_users": ["only@example.com"]}
     assert model.token_service_allowed_users(inv) == ["only@example.com"]
-    inv["token_service"] = {"allowed_users": []}  # explicitly nobody listed: anyone who can sign in
+    inv["token_service"] = {"allowed_users": []}  # as given (the role refuses it unless allow_any_user)
     assert model.token_service_allowed_users(inv) == []
 
 

@@ -207,7 +207,7 @@ _TYPE_WORDS = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]*$")
 
 def canonical_type(text: str) -> str:
     """`number(38,0)` -> NUMBER, `string` -> VARCHAR; precision and length are not part of a signature."""
-    base = " ".join(str(text).split("(")[0].upper().split())
+    base = " ".join(str(text).split("(", 1)[0].upper().split())
     if not _TYPE_WORDS.match(base):
         raise IdentifierError(f"{text!r} is not a type name")
     return _TYPE_SYNONYMS.get(base, base)
@@ -260,11 +260,11 @@ def parse_routine(text: str) -> str:
     if text.endswith('"'):
         parts = split_qualified(text)
         inner = parts[-1]
-        base, _, rest = inner.partition("(")
+        base, _paren, rest = inner.partition("(")
         args_text = rest[: _closing(rest)]
         prefix = qualified_display([*parts[:-1], base])
     else:
-        base, _, rest = text.partition("(")
+        base, _paren, rest = text.partition("(")
         if not rest.endswith(")") or _closing(rest) != len(rest) - 1:
             raise IdentifierError(f"{text!r} needs its argument types: name(TYPE, ...)")
         args_text = rest[:-1]
@@ -281,5 +281,5 @@ def parse_routine(text: str) -> str:
 
 def routine_sql(key: str) -> str:
     """SQL for a canonical routine key: `DB.S.F(NUMBER, VARCHAR)` with the name parts quoted as needed."""
-    base, _, rest = key.partition("(")
+    base, _paren, rest = key.partition("(")
     return qualified(split_qualified(base)) + "(" + rest

@@ -151,8 +151,8 @@ ROUTINES = ("functions", "procedures")
 
 def routine_key(row: dict[str, Any]) -> str | None:
     """`DB.S.F(NUMBER, VARCHAR)` from a SHOW USER FUNCTIONS / SHOW PROCEDURES row (None if unreadable)."""
-    signature = str(row.get("arguments") or "").split(" RETURN ")[0]
-    name, _, args = signature.partition("(")
+    signature = str(row.get("arguments") or "").split(" RETURN ", 1)[0]
+    name, _paren, args = signature.partition("(")
     try:
         return parse_routine(qualified([str(row.get("catalog_name")), str(row.get("schema_name")), name]) + "(" + args)
     except IdentifierError:

@@ -50,7 +50,6 @@ def qualified(*parts: str) -> str:
     return ".".join(quote_if_needed(p) for p in parts)
 
 
-
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -59,6 +58,7 @@ def login_key(login: str) -> str:
     folded (`casefold()` would make the Kelvin sign U+212A equal to `k`, more lenient than
     Snowflake)."""
     return login.translate(_ASCII_LOWER)
+
 
 @dataclass
 class User:

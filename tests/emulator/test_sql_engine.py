@@ -614,6 +614,52 @@ def test_role_grant_cycles_versus_redundant_grants(h: Harness):
     ]
 
 
+def test_grant_indexes_follow_grants_revokes_drops_and_reload(h: Harness):
+    """The model's grant indexes (what GRANT and access checks look up) agree with the
+    grant lists after every kind of change and after a reload from the saved state."""
+
+    def agrees(acct: Account) -> None:
+        rebuilt = Account.from_state(acct.to_state())
+        for g in acct.role_grants:
+            assert acct.role_grant(g.role, g.granted_to, g.grantee) is not None
+        for g in acct.privilege_grants:
+            assert g in acct.privilege_grants_on(g.granted_on, g.name)
+        assert [(g.role, g.granted_to, g.grantee) for g in rebuilt.role_grants] == [
+            (g.role, g.granted_to, g.grantee) for g in acct.role_grants
+        ]
+        for user in ("alice@example.com", "ADMIN"):
+            assert acct.roles_granted_to_user(user) == rebuilt.roles_granted_to_user(user)
+        assert acct.inherited_roles("ACCOUNTADMIN") == rebuilt.inherited_roles("ACCOUNTADMIN")
+
+    h.run("CREATE ROLE IDX_A; CREATE ROLE IDX_B; GRANT ROLE IDX_A TO ROLE IDX_B")
+    h.run('GRANT ROLE IDX_B TO USER "alice@example.com"')
+    h.run('GRANT ROLE IDX_B TO USER "alice@example.com"')  # a repeat adds no second row
+    h.run("GRANT USAGE ON WAREHOUSE COMPUTE_WH TO ROLE IDX_A")
+    h.run("GRANT USAGE ON WAREHOUSE COMPUTE_WH TO ROLE IDX_A")
+    agrees(h.account)
+    assert [g.role for g in h.account.role_grants].count("IDX_B") == 1
+    assert h.account.user_has_role("alice@example.com", "IDX_A")  # through IDX_B
+    usage = [
+        g for g in h.account.privilege_grants_on("WAREHOUSE", "COMPUTE_WH") if g.grantee == "IDX_A"
+    ]
+    assert [g.privilege for g in usage] == ["USAGE"]
+
+    h.run('REVOKE ROLE IDX_B FROM USER "alice@example.com"')
+    h.run("REVOKE USAGE ON WAREHOUSE COMPUTE_WH FROM ROLE IDX_A")
+    agrees(h.account)
+    assert h.account.role_grant("IDX_B", "USER", "alice@example.com") is None
+    assert "IDX_B" not in h.account.roles_granted_to_user("alice@example.com")
+    assert not [
+        g for g in h.account.privilege_grants_on("WAREHOUSE", "COMPUTE_WH") if g.grantee == "IDX_A"
+    ]
+
+    h.run("DROP ROLE IDX_A")
+    agrees(h.account)
+    assert h.account.role_grant("IDX_A", "ROLE", "IDX_B") is None
+    assert h.account.inherited_roles("IDX_B") == {"IDX_B", "PUBLIC"}
+    assert not h.account.privilege_grants_on("ROLE", "IDX_A")
+
+
 def test_grant_on_schema_name_forms(h: Harness):
     h.run("CREATE ROLE S_ROLE")
     assert h.error("GRANT USAGE ON SCHEMA PUBLIC TO ROLE S_ROLE").code == 90105

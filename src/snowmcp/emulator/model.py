@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -322,6 +323,55 @@ class Account:
     oauth_state: dict[str, Any] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        self.reindex_grants()
+
+    # ---- grant indexes -----------------------------------------------------
+    # The lists above are the record (their order is SHOW's order); the indexes
+    # below are derived from them so a GRANT, an access check or a role-graph walk
+    # looks up its grants instead of scanning every grant in the account (which
+    # made provisioning N users quadratic). Change grants only through the methods
+    # here, or call reindex_grants() after editing the lists directly.
+    def reindex_grants(self) -> None:
+        """Rebuild both grant indexes from the lists."""
+        self._role_grants_to: dict[tuple[str, str], dict[str, RoleGrant]] = {}
+        for rg in self.role_grants:
+            self._role_grants_to.setdefault((rg.granted_to, rg.grantee), {}).setdefault(rg.role, rg)
+        self._privilege_grants_on: dict[tuple[str, str], list[PrivilegeGrant]] = {}
+        for pg in self.privilege_grants:
+            self._privilege_grants_on.setdefault((pg.granted_on, pg.name), []).append(pg)
+
+    def role_grant(self, role: str, granted_to: str, grantee: str) -> RoleGrant | None:
+        """The grant of `role` to the ROLE or USER `grantee`, if any."""
+        return self._role_grants_to.get((granted_to, grantee), {}).get(role)
+
+    def add_role_grant(self, grant: RoleGrant) -> None:
+        self.role_grants.append(grant)
+        self._role_grants_to.setdefault((grant.granted_to, grant.grantee), {}).setdefault(
+            grant.role, grant
+        )
+
+    def remove_role_grants(self, drop: Callable[[RoleGrant], bool]) -> None:
+        """Remove every role grant `drop` selects (rare: revokes and DROP ROLE)."""
+        self.role_grants = [g for g in self.role_grants if not drop(g)]
+        self.reindex_grants()
+
+    def privilege_grants_on(self, granted_on: str, name: str) -> list[PrivilegeGrant]:
+        """The privilege grants on one object, in grant order (a copy)."""
+        return list(self._privilege_grants_on.get((granted_on, name), ()))
+
+    def add_privilege_grant(self, grant: PrivilegeGrant) -> None:
+        self.privilege_grants.append(grant)
+        self._privilege_grants_on.setdefault((grant.granted_on, grant.name), []).append(grant)
+
+    def remove_privilege_grants(self, victims: list[PrivilegeGrant]) -> None:
+        """Remove these grant objects (by identity); no-op (and no scan) when empty."""
+        if not victims:
+            return
+        gone = {id(g) for g in victims}
+        self.privilege_grants = [g for g in self.privilege_grants if id(g) not in gone]
+        self.reindex_grants()
+
     # ---- lookups -----------------------------------------------------------
     def user_by_login(self, login: str) -> User | None:
         wanted = login_key(login)
@@ -342,9 +392,7 @@ class Account:
     def roles_granted_to_user(self, user_name: str) -> set[str]:
         """Roles granted directly to a user, plus PUBLIC (every user has it)."""
         out = {"PUBLIC"}
-        out.update(
-            g.role for g in self.role_grants if g.granted_to == "USER" and g.grantee == user_name
-        )
+        out.update(self._role_grants_to.get(("USER", user_name), {}))
         return out
 
     def inherited_roles(self, role: str) -> set[str]:
@@ -353,10 +401,10 @@ class Account:
         stack = [role]
         while stack:
             current = stack.pop()
-            for g in self.role_grants:
-                if g.granted_to == "ROLE" and g.grantee == current and g.role not in seen:
-                    seen.add(g.role)
-                    stack.append(g.role)
+            for granted in self._role_grants_to.get(("ROLE", current), {}):
+                if granted not in seen:
+                    seen.add(granted)
+                    stack.append(granted)
         return seen
 
     def user_has_role(self, user_name: str, role: str) -> bool:

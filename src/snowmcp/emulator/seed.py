@@ -103,7 +103,7 @@ def build_account(data: Any) -> Account:
     acct = Account(name=_name(top.get("account", "DEMO-ACCOUNT"), "account"))
 
     def own(granted_on: str, name: str, role: str) -> None:
-        acct.privilege_grants.append(
+        acct.add_privilege_grant(
             PrivilegeGrant("OWNERSHIP", granted_on, name, role, grant_option=True, granted_by=role)
         )
 
@@ -111,7 +111,7 @@ def build_account(data: Any) -> Account:
     for role_name in SYSTEM_ROLES:
         acct.roles[role_name] = Role(role_name, owner="")
     for role_name, grantee in SYSTEM_ROLE_GRANTS:
-        acct.role_grants.append(RoleGrant(role_name, "ROLE", grantee, granted_by=""))
+        acct.add_role_grant(RoleGrant(role_name, "ROLE", grantee, granted_by=""))
 
     # Custom roles: a bare name or {name, comment, granted_to_roles, owner}. A role SCIM
     # provisioned is owned by the provisioner role (e.g. AAD_PROVISIONER), itself seeded here.
@@ -135,7 +135,9 @@ def build_account(data: Any) -> Account:
     for role_name, parent, where in parents:
         if parent not in acct.roles:
             raise SeedError(f"{where}.granted_to_roles: unknown role {parent}")
-        acct.role_grants.append(RoleGrant(role_name, "ROLE", parent, granted_by=acct.roles[role_name].owner))
+        acct.add_role_grant(
+            RoleGrant(role_name, "ROLE", parent, granted_by=acct.roles[role_name].owner)
+        )
 
     for i, item in enumerate(_list(top.get("warehouses"), "warehouses")):
         name = _name(item, f"warehouses[{i}]")
@@ -232,7 +234,7 @@ def build_account(data: Any) -> Account:
             if role not in acct.roles:
                 raise SeedError(f"{where}.roles: unknown role {role!r}")
             if role != "PUBLIC":
-                acct.role_grants.append(RoleGrant(role, "USER", name, granted_by=owner))
+                acct.add_role_grant(RoleGrant(role, "USER", name, granted_by=owner))
     return acct
 
 

@@ -64,9 +64,7 @@ class Access:
         return self.inherits("SECURITYADMIN")
 
     def grants_on(self, granted_on: str, name: str) -> list[PrivilegeGrant]:
-        return [
-            g for g in self.acct.privilege_grants if g.granted_on == granted_on and g.name == name
-        ]
+        return self.acct.privilege_grants_on(granted_on, name)
 
     def any_privilege(self, granted_on: str, name: str) -> bool:
         roles = self.roles
@@ -96,20 +94,14 @@ class Access:
 
     def set_owner(self, granted_on: str, name: str, role: str) -> None:
         self.drop_grants_on(granted_on, name, only="OWNERSHIP")
-        self.acct.privilege_grants.append(
+        self.acct.add_privilege_grant(
             PrivilegeGrant("OWNERSHIP", granted_on, name, role, grant_option=True, granted_by=role)
         )
 
     def drop_grants_on(self, granted_on: str, name: str, only: str | None = None) -> None:
-        self.acct.privilege_grants = [
-            g
-            for g in self.acct.privilege_grants
-            if not (
-                g.granted_on == granted_on
-                and g.name == name
-                and (only is None or g.privilege == only)
-            )
-        ]
+        self.acct.remove_privilege_grants(
+            [g for g in self.grants_on(granted_on, name) if only is None or g.privilege == only]
+        )
 
     def current_role(self) -> str:
         return self.session.role or "PUBLIC"

@@ -127,12 +127,10 @@ class RoleGrantHandler(Handler):
                 g.grantee = heir
                 self._sync_owner(g.granted_on, g.name, heir)
             kept.append(g)
-        self.acct.privilege_grants = kept
-        self.acct.role_grants = [
-            g
-            for g in self.acct.role_grants
-            if g.role != name and not (g.granted_to == "ROLE" and g.grantee == name)
-        ]
+        self.acct.privilege_grants = kept  # remove_role_grants() reindexes both lists
+        self.acct.remove_role_grants(
+            lambda g: g.role == name or (g.granted_to == "ROLE" and g.grantee == name)
+        )
         del self.acct.roles[name]
         self.access.mutated = True
 
@@ -259,22 +257,21 @@ class RoleGrantHandler(Handler):
             raise errors.insufficient_privileges(
                 kind.lower() if kind != "MCP Server" else "MCP server", full
             )
-        grants = self.acct.privilege_grants
         for priv in privileges:
             existing = [
-                g for g in grants
-                if g.granted_on == granted_on and g.name == full and g.grantee == stmt.role and g.privilege == priv
+                g for g in self.acct.privilege_grants_on(granted_on, full)
+                if g.grantee == stmt.role and g.privilege == priv
             ]  # fmt: skip
             if stmt.revoke:
-                for g in existing:
-                    if stmt.grant_option:
+                if stmt.grant_option:
+                    for g in existing:
                         g.grant_option = False
-                    else:
-                        grants.remove(g)
+                else:
+                    self.acct.remove_privilege_grants(existing)
             elif existing:
                 existing[0].grant_option = existing[0].grant_option or stmt.grant_option
             else:
-                grants.append(
+                self.acct.add_privilege_grant(
                     PrivilegeGrant(
                         priv,
                         granted_on,
@@ -295,15 +292,16 @@ class RoleGrantHandler(Handler):
             raise errors.does_not_exist("User", quote_display(stmt.grantee))
         if not (self.access.manage_grants() or self.access.owns("ROLE", qualified(stmt.role))):
             raise errors.insufficient_privileges("role", quote_display(stmt.role))
-        grants = self.acct.role_grants
-        match = [
-            g for g in grants
-            if g.role == stmt.role and g.granted_to == stmt.grantee_type and g.grantee == stmt.grantee
-        ]  # fmt: skip
+        match = self.acct.role_grant(stmt.role, stmt.grantee_type, stmt.grantee)
         if stmt.revoke:
-            for g in match:
-                grants.remove(g)
-        elif not match:
+            if match is not None:
+                self.acct.remove_role_grants(
+                    lambda g: (
+                        (g.role, g.granted_to, g.grantee)
+                        == (stmt.role, stmt.grantee_type, stmt.grantee)
+                    )
+                )
+        elif match is None:
             # Refuse a cycle: the granted role must not already inherit the grantee.
             # (Every role inherits PUBLIC, so granting a role to PUBLIC is no cycle.)
             if stmt.grantee_type == "ROLE" and (
@@ -317,7 +315,7 @@ class RoleGrantHandler(Handler):
                     f"Cannot grant role '{stmt.role}' to role '{stmt.grantee}': "
                     f"'{stmt.grantee}' is already granted to '{stmt.role}' (a cycle)."
                 )
-            grants.append(
+            self.acct.add_role_grant(
                 RoleGrant(stmt.role, stmt.grantee_type, stmt.grantee, self.access.current_role())
             )
         self.access.mutated = True

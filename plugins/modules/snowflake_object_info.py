@@ -177,8 +177,13 @@ def check(requested: dict[str, list[str]], rows_by_option: dict[str, list[dict[s
     for option, names in requested.items():
         word, _count, _sql, cols = KINDS[option]
         rows = rows_by_option.get(option, [])
+        present: set[tuple[str, ...]] = set()
         if option in ROUTINES:
-            present = {(routine_key(r),) for r in rows}
+            # A row whose signature cannot be read matches no requested name: leave it out.
+            for row in rows:
+                routine = routine_key(row)
+                if routine is not None:
+                    present.add((routine,))
         else:
             present = {tuple(str(r.get(c)) for c in cols) for r in rows}
         exists[option] = {}

@@ -30,6 +30,12 @@ def shared_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulat
         emu.stop()
 
 
+@pytest.fixture(scope="session")
+def wheel_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """snowmcp_wheel_cache_dir for playbook runs: the roles build the wheel once per session."""
+    return tmp_path_factory.mktemp("wheel-cache")
+
+
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path / "redis").start()

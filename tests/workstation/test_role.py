@@ -1,7 +1,9 @@
 """Role mcp_workstation through playbooks/onboard_user.yml, against a temporary HOME.
 
-The first scenario installs the real client wheel into the per-user virtual environment
-(one pip install for the whole module); the others skip the install to stay fast.
+The first scenario installs the client the way the role does by default: the snowmcp
+wheel built from the collection's sources on the controller (cached for the session),
+copied and installed by path into the per-user virtual environment; the others skip
+the install to stay fast.
 """
 
 from __future__ import annotations
@@ -54,18 +56,20 @@ class Onboarded:
     inventory: Path
     before: dict[str, Any]
     first: PlaybookRun
-    wheel: Path
+    wheel_cache: Path
 
     def run(self, *extra: str) -> PlaybookRun:
+        # The default install source (no client_package); no extras, so pip needs no index.
         return run_playbook(self.home, self.inventory, "-e", "mcp_user=alice@example.com",
-                            "-e", f"mcp_workstation_client_package={self.wheel}", *extra)  # fmt: skip
+                            "-e", f"snowmcp_wheel_cache_dir={self.wheel_cache}",
+                            "-e", '{"mcp_workstation_client_extras": []}', *extra)  # fmt: skip
 
     def claude(self) -> dict[str, Any]:
         return dict(json.loads((self.home / ".claude.json").read_text()))
 
 
 @pytest.fixture(scope="module")
-def alice(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path) -> Iterator[Onboarded]:
+def alice(tmp_path_factory: pytest.TempPathFactory, wheel_cache: Path) -> Iterator[Onboarded]:
     base = tmp_path_factory.mktemp("alice")
     home = base / "home"
     home.mkdir()
@@ -74,7 +78,7 @@ def alice(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path) -> Itera
     (home / ".bashrc").write_text(BASHRC)
     before = snapshot(home)
     inventory = write_inventory(base / "inventory.yml", VARS)
-    state = Onboarded(home, inventory, before, PlaybookRun(-1, ""), client_wheel)
+    state = Onboarded(home, inventory, before, PlaybookRun(-1, ""), wheel_cache)
     state.first = state.run()
     yield state
 
@@ -98,6 +102,12 @@ def test_first_run_configures_claude_code_shell_and_client(alice: Onboarded) -> 
     assert oct((home / ".claude.json").stat().st_mode & 0o777) == "0o600"
 
     assert shim.is_symlink() and os.readlink(shim) == str(home / ".local/share/snowmcp/bin/snowmcp")
+    # Installed from the wheel the controller built from the collection's sources, by path.
+    (built,) = alice.wheel_cache.glob("*/snowmcp-*.whl")
+    copied = home / ".local/share/snowmcp/wheels" / built.name
+    assert copied.read_bytes() == built.read_bytes()
+    (record,) = (home / ".local/share/snowmcp/lib").glob("python3.*/site-packages/snowmcp-*.dist-info/RECORD")
+    assert "snowmcp/client/cli.py," in record.read_text()
     config = (home / ".config/snowmcp/config.toml").read_text()
     assert f'service_url = "{SERVICE}"' in config and 'login = "alice@example.com"' in config
     assert oct((home / ".config/snowmcp").stat().st_mode & 0o777) == "0o700"

@@ -25,10 +25,10 @@ $(MYPY39): | $(STAMP)
 	$(VENV)/mypy-py39/bin/pip install --quiet 'mypy>=1.19,<2' 2>&1 | { grep -v '^WARNING: Location' || true; }
 
 demo: venv
-	$(BIN)/python -m snowmcp.demo start
+	$(BIN)/python -m harness.demo start
 
 demo-stop: venv
-	$(BIN)/python -m snowmcp.demo stop
+	$(BIN)/python -m harness.demo stop
 
 # Everything CI runs. Extra pytest flags: make test PYTEST_ARGS='-k oauth -x'
 # harness/provision.sh first: redis-server, npm and the Claude Code CLI, or one line saying what to install.

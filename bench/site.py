@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
+from harness import demo
 from harness.procs import BIN, ROOT, Emulator, free_port
-from snowmcp import demo
 
 N_USERS = 1000
 SAMPLE = 1  # the demo has one workstation HOME; several users there would overwrite one config

@@ -1,6 +1,7 @@
-"""`make demo` / `make demo-stop`: the whole of snowmcp on one machine.
+"""`make demo` / `make demo-stop`: the whole of snowmcp on one machine, from a checkout.
 
-`python -m snowmcp.demo start`:
+Not part of the snowmcp package (it needs the repository's inventory/demo and
+seed): `python -m harness.demo start` from the repository root:
 1. stops anything a previous demo left running (so `start` is idempotent),
 2. generates the demo's secrets into `.demo/` (mode 0600, never committed):
    random passwords for the emulator's users, written into a copy of
@@ -9,7 +10,8 @@
    public key set as ADMIN's RSA_PUBLIC_KEY in that copy),
 3. starts the Snowflake emulator in the background (pid + log in `.demo/`),
 4. writes `.demo/settings.json` (what `inventory/demo` reads: ports, paths,
-   the automation user's key file: Ansible signs in with the key pair) and `.demo/env` (DESIGN.md's names),
+   the automation user's key file: Ansible signs in with the key pair) and `.demo/env`
+   (the SNOWMCP_DEMO_* variables of docs/demo.md, SNOWMCP_DEMO_DIR among them),
 5. if the Ansible content is there: runs `ansible-playbook site.yml -i
    inventory/demo`, which converges the emulated account, deploys a
    `process`-runtime token service and configures a workstation whose HOME is
@@ -20,10 +22,10 @@
    Without the Ansible content (early in the project) it runs the seed guide's
    Step 1 SQL through the real connector instead.
 
-`python -m snowmcp.demo stop` stops every process the demo started, by the pid
+`python -m harness.demo stop` stops every process the demo started, by the pid
 files it wrote (checking each pid still runs what we started).
 
-Also used by `$BROWSER` during the demo: `python -m snowmcp.demo browser URL`
+Also used by `$BROWSER` during the demo: `python harness/demo.py browser URL`
 (see `scripted_sign_in`).
 """
 
@@ -53,7 +55,7 @@ import yaml
 
 from snowmcp._files import write_private
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 DEMO_USER = "alice@example.com"
 ACCOUNT = "DEMO-ACCOUNT"
 # Outside inventory/demo: Ansible would try to read any YAML file in there as inventory.
@@ -61,6 +63,8 @@ SEED_TEMPLATE = ROOT / "inventory" / "demo-emulator-seed.yml"
 INVENTORY = ROOT / "inventory" / "demo"
 # The automation user's private key, generated at `make demo` time (never committed).
 AUTOMATION_KEY = "snowflake-automation.p8"
+# `$BROWSER` for `snowmcp login`: this file run as a script, so any working folder works.
+BROWSER = f"{shlex.quote(sys.executable)} {shlex.quote(str(Path(__file__).resolve()))} browser %s"
 
 
 def demo_dir() -> Path:
@@ -190,6 +194,8 @@ def write_env(settings: Settings) -> Path:
         "SNOWMCP_DEMO_ADMIN_KEY": admin_keys[0],
         "SNOWMCP_DEMO_HOME": str(settings.home),
         "SNOWMCP_DEMO_INVENTORY": str(INVENTORY),
+        # What inventory/demo reads its settings from, for the commands of docs/demo.md.
+        "SNOWMCP_DEMO_DIR": str(settings.dir),
     }
     text = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in lines.items())
     path = settings.dir / "env"
@@ -434,7 +440,7 @@ def browser_main(url: str) -> int:
     if os.environ.get("SNOWMCP_DEMO_BROWSER_CHILD") != "1":
         env = dict(os.environ, SNOWMCP_DEMO_BROWSER_CHILD="1")
         subprocess.Popen(  # the log goes to .demo/browser.log
-            [sys.executable, "-m", "snowmcp.demo", "browser", url],
+            [sys.executable, str(Path(__file__).resolve()), "browser", url],
             env=env, start_new_session=True, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -482,7 +488,7 @@ def client_env(settings: Settings) -> dict[str, str]:
 def onboard(settings: Settings) -> None:
     say(f"\n== {DEMO_USER} signs in once: `snowmcp login` with a scripted browser")
     env = client_env(settings)
-    env["BROWSER"] = f"{sys.executable} -m snowmcp.demo browser %s"
+    env["BROWSER"] = BROWSER
     env["SNOWMCP_DEMO_SIGN_IN_AS"] = DEMO_USER
     proc = subprocess.run([str(bin_dir() / "snowmcp"), "login"], env=env, capture_output=True, text=True,
                           timeout=120, check=False)  # fmt: skip
@@ -579,12 +585,12 @@ def start() -> int:
    token service:  {settings.service_url if full_demo_available() else '(not deployed)'}
    demo HOME:      {settings.home}
    . {directory / 'env'}   # SNOWMCP_DEMO_* variables for poking at it
-   make demo-stop          # stops everything (python -m snowmcp.demo stop)""")
+   make demo-stop          # stops everything (python -m harness.demo stop)""")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m snowmcp.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m harness.demo", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("start", help="(re)start the demo")
     sub.add_parser("stop", help="stop everything the demo started")

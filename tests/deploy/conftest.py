@@ -1,11 +1,16 @@
-"""Fixtures for the deploy tests: the demo inventory against a private emulator."""
+"""Fixtures for the deploy tests: the demo inventory against a private emulator.
+
+The playbooks run the way users run them: from the collection tarball built here and
+installed with ansible-galaxy into a temporary collections path, from a folder outside
+the repository with its own ansible.cfg and inventory (`ansible-playbook snowmcp.core.site`).
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +18,8 @@ from typing import Any
 
 import pytest
 
+from harness import demo
 from harness.procs import BIN, ROOT, Emulator, free_port
-from snowmcp import demo
 
 
 @dataclass
@@ -24,17 +29,21 @@ class DemoDeploy:
     dir: Path
     emulator: Emulator
     settings: demo.Settings
+    playbooks: Path  # the user's folder: ansible.cfg (the installed collection) and inventory/
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = dict(os.environ, SNOWMCP_DEMO_DIR=str(self.dir), PATH=f"{BIN}:{os.environ.get('PATH', '')}",
-                   ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")  # fmt: skip
+        env = dict(galaxy_env(), SNOWMCP_DEMO_DIR=str(self.dir), ANSIBLE_FORCE_COLOR="0")
         env.update(extra)
         return env
 
     def playbook(self, playbook: str, *args: str) -> dict[str, Any]:
-        """Run a playbook on the demo inventory; returns {"plays": {name: changed results}, "stdout"}."""
-        cmd = [str(BIN / "ansible-playbook"), playbook, "-i", str(ROOT / "inventory" / "demo"), *args]
-        proc = subprocess.run(cmd, cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=600, check=False)
+        """Run a playbook (`snowmcp.core.<name>`) of the installed collection from the user's folder.
+
+        Returns {"plays": {name: changed results}, "stdout"}.
+        """
+        cmd = [str(BIN / "ansible-playbook"), playbook, *args]
+        proc = subprocess.run(cmd, cwd=self.playbooks, env=self.env(), capture_output=True, text=True, timeout=600,
+                              check=False)  # fmt: skip
         if proc.returncode != 0:
             raise AssertionError(f"{playbook} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
         assert "[WARNING]" not in proc.stdout + proc.stderr, proc.stderr
@@ -62,8 +71,49 @@ def changed_per_play(report: dict[str, Any]) -> dict[str, int]:
     return dict(report["plays"])
 
 
+def galaxy_env() -> dict[str, str]:
+    """ansible-galaxy / ansible-playbook settings from the user's folder only (no repository ansible.cfg)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    return dict(env, PATH=f"{BIN}:{env.get('PATH', '')}", ANSIBLE_NOCOLOR="1")
+
+
+@pytest.fixture(scope="session")
+def installed_collection(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The collections path holding snowmcp.core installed from a freshly built tarball."""
+    base = tmp_path_factory.mktemp("galaxy")
+    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(base / "dist"), str(ROOT)],
+                   cwd=base, env=galaxy_env(), check=True, capture_output=True, timeout=300)  # fmt: skip
+    (tarball,) = (base / "dist").glob("snowmcp-core-*.tar.gz")
+    collections = base / "collections"
+    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "-p", str(collections), str(tarball)],
+                   cwd=base, env=galaxy_env(), check=True, capture_output=True, timeout=300)  # fmt: skip
+    return collections
+
+
+def user_folder(directory: Path, collections: Path, wheel_cache: Path) -> Path:
+    """A playbook folder of the user's own: ansible.cfg naming the installed collection, the demo inventory.
+
+    The workstation installs the client the default way (the wheel the controller builds from the
+    collection's sources) into the demo HOME, without extras so pip needs no index.
+    """
+    folder = directory / "playbooks"
+    folder.mkdir()
+    (folder / "ansible.cfg").write_text(
+        f"[defaults]\ninventory = inventory\ncollections_path = {collections}\nretry_files_enabled = false\n"
+    )
+    shutil.copytree(ROOT / "inventory" / "demo", folder / "inventory")
+    workstation = folder / "inventory" / "host_vars" / "demo-workstation.yml"
+    workstation.write_text(
+        'mcp_workstation_home: "{{ snowmcp_demo.home }}"\n'
+        "mcp_workstation_install_client: true\n"
+        "mcp_workstation_client_extras: []\n"
+        f"snowmcp_wheel_cache_dir: {wheel_cache}\n"
+    )
+    return folder
+
+
 @pytest.fixture(scope="module")
-def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoDeploy]:
+def deploy(tmp_path_factory: pytest.TempPathFactory, installed_collection: Path, wheel_cache: Path) -> Iterator[DemoDeploy]:
     """The emulator (demo seed, fresh passwords) and settings for inventory/demo; stops the service after."""
     directory = tmp_path_factory.mktemp("demo")
     os.chmod(directory, 0o700)
@@ -72,8 +122,9 @@ def deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoDeploy]:
     emu = Emulator(directory / "emulator", seed=directory / "emulator-seed.yml", extra_args=["--access-token-ttl", "65"])
     emu.start()
     settings = demo.write_settings(directory, emu.port, free_port(), passwords)
+    folder = user_folder(directory, installed_collection, wheel_cache)
     try:
-        yield DemoDeploy(directory, emu, settings)
+        yield DemoDeploy(directory, emu, settings, folder)
     finally:
         demo.stop(directory)
         emu.stop()
@@ -83,7 +134,7 @@ def sign_in(deploy: DemoDeploy, login: str, home: Path) -> None:
     """`snowmcp login --service URL` with the scripted browser as $BROWSER (real HTTP redirects)."""
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, HOME=str(home), SNOWMCP_DEMO_DIR=str(deploy.dir), SNOWMCP_DEMO_SIGN_IN_AS=login,
-               BROWSER=f"{sys.executable} -m snowmcp.demo browser %s")  # fmt: skip
+               BROWSER=demo.BROWSER)  # fmt: skip
     env.pop("SNOWMCP_DEMO_BROWSER_CHILD", None)
     proc = subprocess.run([str(BIN / "snowmcp"), "login", "--service", deploy.settings.service_url], env=env,
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip

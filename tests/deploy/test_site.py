@@ -47,7 +47,7 @@ def claude_servers(home: Path) -> dict[str, Any]:
 
 
 def test_first_run_converges_everything(deploy: DemoDeploy) -> None:
-    deploy.playbook("site.yml")
+    deploy.playbook("snowmcp.core.site")
     # Snowflake: the role and the grant, read back through the real connector.
     assert "MCP_USERS" in user_roles(deploy, "alice@example.com")
     assert "MCP_USERS" in user_roles(deploy, "BOB@EXAMPLE.COM")
@@ -89,7 +89,7 @@ def assert_no_secret(output: str, secrets: list[str]) -> None:
 
 
 def test_second_run_changes_nothing(deploy: DemoDeploy) -> None:
-    report = deploy.playbook("site.yml", "-vvv")
+    report = deploy.playbook("snowmcp.core.site", "-vvv")
     changed = changed_per_play(report)
     assert len(changed) == 3, changed
     assert all(count == 0 for count in changed.values()), changed
@@ -126,7 +126,7 @@ def test_rotation_under_load_fails_no_request(deploy: DemoDeploy, tmp_path: Path
         t.start()
     secrets_before = every_secret(deploy)
     try:
-        rotation = deploy.playbook("playbooks/rotate_credentials.yml", "-e", "rotate=all", "-vvv")
+        rotation = deploy.playbook("snowmcp.core.rotate_credentials", "-e", "rotate=all", "-vvv")
     finally:
         stop.set()
         for t in threads:
@@ -155,7 +155,7 @@ def test_rotation_under_load_fails_no_request(deploy: DemoDeploy, tmp_path: Path
     # The new admin key works (urlopen raises on 401) and everyone is still signed in.
     assert set(USERS) <= set(admin_users(deploy))
     # A second run with nothing pending resumes nothing and keeps the service up.
-    report = deploy.playbook("site.yml")
+    report = deploy.playbook("snowmcp.core.site")
     assert all(c == 0 for c in changed_per_play(report).values()), changed_per_play(report)
 
 
@@ -165,14 +165,14 @@ def test_offboarded_user_disappears_everywhere(deploy: DemoDeploy, tmp_path: Pat
     users = [dict(u, state="absent") if u["login"] == "alice@example.com" else u for u in inventory["mcp_users"]]
     extra = tmp_path / "offboard.yml"
     extra.write_text(yaml.safe_dump({"mcp_users": users}))
-    deploy.playbook("site.yml", "-e", f"@{extra}")
+    deploy.playbook("snowmcp.core.site", "-e", f"@{extra}")
     assert "MCP_USERS" not in user_roles(deploy, "alice@example.com")
     assert "MCP_USERS" in user_roles(deploy, "BOB@EXAMPLE.COM")
     assert "alice@example.com" not in admin_users(deploy)
     assert "bob@example.com" in admin_users(deploy)
     assert "GONG_MCP" not in claude_servers(deploy.settings.home)
     # Offboarding is idempotent too.
-    report = deploy.playbook("site.yml", "-e", f"@{extra}")
+    report = deploy.playbook("snowmcp.core.site", "-e", f"@{extra}")
     assert all(c == 0 for c in changed_per_play(report).values()), changed_per_play(report)
 
 
@@ -183,7 +183,7 @@ def test_a_rotation_reads_the_client_credentials_from_snowflake_once(deploy: Dem
 
     keys_before = deploy.credentials()["admin_keys"]
     reads_before = credential_reads()
-    deploy.playbook("playbooks/rotate_credentials.yml", "-e", "rotate=admin_key")
+    deploy.playbook("snowmcp.core.rotate_credentials", "-e", "rotate=admin_key")
     assert credential_reads() - reads_before == 1
     assert deploy.credentials()["admin_keys"] != keys_before
     assert "bob@example.com" in admin_users(deploy)  # the new admin key works

@@ -46,6 +46,8 @@ def claude_servers(home: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text()).get("mcpServers", {})) if path.exists() else {}
 
 
+# The first test also pays for the fixtures: build and install the collection, build the wheel.
+@pytest.mark.timeout(900)
 def test_first_run_converges_everything(deploy: DemoDeploy) -> None:
     deploy.playbook("snowmcp.core.site")
     # Snowflake: the role and the grant, read back through the real connector.

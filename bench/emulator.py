@@ -14,7 +14,7 @@ for a fixed time:
 - one connection sending 10 statements per request (multi-statement mode).
 
 and prints statements/s side by side with a real account's budget (one round
-trip typically costs 100-400 ms, reference/snowflake.md), so later benchmarks
+trip to a real account typically costs 100-400 ms), so later benchmarks
 can tell the emulator is not their bottleneck. The connector's Rust core
 releases the GIL during requests, so threads do overlap on the client side.
 """
@@ -119,7 +119,7 @@ def main() -> int:
     print(
         f"parallel speed-up over one connection: {parallel / single:.2f}x; query requests served: {requests}"
     )
-    print("* a real account at 100-400 ms per round trip (reference/snowflake.md)")
+    print("* a real account at 100-400 ms per round trip (typical for Snowflake)")
     return 0
 
 

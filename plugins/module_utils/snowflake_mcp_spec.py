@@ -1,6 +1,7 @@
 """MCP server specifications: validate a structured `tools` list, render it, compare it.
 
-Rules from reference/snowflake.md: known tool types only; every type but
+Rules of Snowflake's MCP server specification (docs/inventory.md,
+`snowflake_mcp_servers`): known tool types only; every type but
 SYSTEM_EXECUTE_SQL needs an `identifier`; at most 50 tools; the spec may not
 contain `$$` (it is sent inside `$$ ... $$`). DESCRIBE MCP SERVER returns the
 spec as JSON with an added `"version": 1`, so specs are compared as parsed

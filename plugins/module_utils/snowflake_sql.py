@@ -1,6 +1,6 @@
 """The one place that turns names and values into Snowflake SQL text.
 
-Rules (reference/snowflake.md, "Identifiers"):
+Rules (Snowflake's identifiers; docs/inventory.md, "Identifier rules"):
 - An unquoted identifier is stored upper-case; a double-quoted one keeps its
   case and may hold any character, with `"` doubled. We normalise every name
   given to a module the same way Snowflake would store it: a plain name

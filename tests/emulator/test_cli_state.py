@@ -177,7 +177,7 @@ def test_a_slow_state_write_never_replaces_a_newer_snapshot(
 
 
 def test_usage_matches_the_documented_synopsis() -> None:
-    """DESIGN.md: `snowmcp-emulator serve --port N --seed FILE [--state FILE] [--latency-ms MS]
+    """docs/emulator.md ("Running"): `snowmcp-emulator serve --port N --seed FILE [--state FILE] [--latency-ms MS]
     [--access-token-ttl S]`."""
     usage = subprocess.run([str(BIN / "snowmcp-emulator"), "serve", "--help"], capture_output=True, text=True,
                            timeout=30, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}).stdout  # fmt: skip

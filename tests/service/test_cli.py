@@ -99,6 +99,6 @@ def test_keys_rotate_while_serving_and_admin_cli(tmp_path: Path, shared_emulator
 
 
 def test_usage_matches_the_documented_synopsis() -> None:
-    """DESIGN.md: `snowmcp-service serve [--config FILE]`; docs/service.md: `revoke <login>`."""
+    """docs/service.md: `snowmcp-service serve [--config FILE]` and `revoke <login>`."""
     assert "usage: snowmcp-service serve [-h] [--config FILE]" in cli("serve", "--help").stdout
     assert "[--config FILE] login" in cli("admin", "users", "revoke", "--help").stdout

@@ -1,5 +1,5 @@
 """The token-endpoint client against scripted answers: parsing (expires_in as a string), the
-permanent/transient error classes of reference/snowflake.md, and the two-secret fallback."""
+permanent/transient error classes of Snowflake's token endpoint (docs/service.md), and the two-secret fallback."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """MCP server specifications: parse the YAML of `CREATE MCP SERVER ... FROM SPECIFICATION $$...$$`.
 
-The spec is validated the way Snowflake documents it (reference/snowflake.md):
+The spec is validated the way Snowflake documents it (docs/emulator.md, "MCP"):
 a mapping with a `tools` list of at most 50 tools, each with a unique `name`,
 a known `type`, and an `identifier` for every type but SYSTEM_EXECUTE_SQL.
 The stored form is the parsed mapping without "version"; DESCRIBE adds

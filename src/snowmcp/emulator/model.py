@@ -235,7 +235,7 @@ class Database:
 
 @dataclass
 class OAuthIntegration:
-    """A custom OAuth security integration, parameters as in reference/snowflake.md."""
+    """A custom OAuth security integration, parameters, defaults and ranges as Snowflake documents them (docs/emulator.md, "SQL supported")."""
 
     name: str
     client_type: str  # CONFIDENTIAL | PUBLIC

@@ -1,6 +1,6 @@
 """OAuth for custom clients: /oauth/authorize, /oauth/token-request, and token checks.
 
-Follows reference/snowflake.md "OAuth endpoints":
+Follows Snowflake's OAuth endpoints for custom clients (docs/emulator.md, "OAuth"):
 
 - `GET /oauth/authorize` validates the request, then shows a sign-in page that
   stands in for the SSO identity provider (inputs `username`, `password`, plus

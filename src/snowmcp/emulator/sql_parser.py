@@ -260,7 +260,7 @@ OBJECT_TYPES: tuple[tuple[str, ...], ...] = (
 )
 
 # What ALTER SECURITY INTEGRATION ... UNSET accepts (Snowflake's grammar for OAuth
-# integrations; reference/snowflake.md): anything else is a syntax error.
+# integrations; docs/emulator.md, "SQL supported"): anything else is a syntax error.
 INTEGRATION_UNSETTABLE = ("ENABLED", "NETWORK_POLICY", "OAUTH_USE_SECONDARY_ROLES", "COMMENT")
 
 # SHOW <objects> that take IN ACCOUNT | DATABASE d | SCHEMA d.s.

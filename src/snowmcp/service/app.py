@@ -1,4 +1,4 @@
-"""The HTTP API (Starlette). Routes and contracts: DESIGN.md; errors are JSON {"error", "message"}."""
+"""The HTTP API (Starlette). Routes and contracts: docs/service.md ("HTTP API"); errors are JSON {"error", "message"}."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Snowflake's OAuth endpoints, as a confidential client: authorize URL, code exchange, refresh.
 
-Error classes follow reference/snowflake.md: `invalid_grant` and `invalid_client` are
+Error classes follow Snowflake's token endpoint (docs/service.md, "Refresh"): `invalid_grant` and `invalid_client` are
 permanent (the user must sign in again); everything else - 5xx, timeouts, connection
 errors, odd bodies - is transient and retried with backoff by the caller. With two
 client secrets configured (current and next), `invalid_client` on one is retried once
@@ -41,7 +41,7 @@ class TokenResponse:
 
 
 def _basic(client_id: str, secret: str) -> str:
-    # Snowflake takes base64(client_id:client_secret) as is (reference/snowflake.md); its
+    # Snowflake takes base64(client_id:client_secret) with neither part form-encoded; its
     # secrets contain '+', '/' and '=', which RFC 6749's form-encoding would change.
     raw = f"{client_id}:{secret}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")

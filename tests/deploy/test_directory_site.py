@@ -22,9 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from harness import scim
+from harness import demo, scim
 from harness.procs import BIN, ROOT, Emulator, free_port
-from snowmcp import demo
 
 from .conftest import DemoDeploy, changed_per_play, parse_plays, sign_in
 from .test_site import admin_users, claude_servers
@@ -94,7 +93,7 @@ def directory_deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Direc
     emu = Emulator(directory / "emulator", seed=directory / "emulator-seed.yml")
     emu.start()
     settings = demo.write_settings(directory, emu.port, free_port(), passwords)
-    deploy = DirectoryDeploy(directory, emu, settings)
+    deploy = DirectoryDeploy(directory, emu, settings, ROOT)  # runs from the checkout (its own run())
     deploy.inventory = write_inventory(deploy, scim.ROLE_MAP)
     try:
         yield deploy

@@ -5,8 +5,9 @@ Reproduce:  make bench   (or: .venv/bin/python -m bench.token_service [--seconds
             .venv/bin/python -m bench.token_service --case flood   (the abuse case alone, ~40 s)
 Needs: redis-server on PATH, network access to PyPI once (the baseline's Flask is installed into
 .cache/bench/baseline-venv, outside the project). The baseline's code is extracted from
-../shared/seed/ next to the checkout (or $SNOWMCP_SEED_GUIDE) into a temporary folder at run time, its token URL
-pointed at the local emulator; it is never part of the project.
+the set-up guide the project grew from (a text file outside this repository: give its path in
+$SNOWMCP_SEED_GUIDE) into a temporary folder at run time, its token URL pointed at the local
+emulator; it is never part of the project.
 
 What runs: a local emulator; for each store a `snowmcp-service serve` process holding 10,000
 users (records written through the store API before start, tokens valid for an hour, so every
@@ -52,9 +53,8 @@ from snowmcp.service.crypto import KeyRing, hash_secret
 from snowmcp.service.store import UserRecord, open_store
 from snowmcp.service.tokens import access_aad, refresh_aad
 
-# The seed guide sits next to the repository (<checkout>/../shared/seed/); $SNOWMCP_SEED_GUIDE overrides.
-SEED_GUIDE = Path(os.environ.get("SNOWMCP_SEED_GUIDE")
-                  or ROOT.parent / "shared" / "seed" / "000_2dbc60128be8d4ae.txt")
+# The set-up guide's text is not part of this repository: its path comes from $SNOWMCP_SEED_GUIDE.
+SEED_GUIDE = Path(os.environ.get("SNOWMCP_SEED_GUIDE", "set-up-guide.txt"))
 CONNECTIONS = 32
 USERS = 10_000
 
@@ -253,6 +253,8 @@ def report_flood(r: dict[str, Any], seconds: float) -> list[tuple[str, bool]]:
 
 # ---------------------------------------------------------------- baseline (seed guide)
 def extract_baseline(folder: Path, emulator_url: str, port: int) -> Path:
+    if not SEED_GUIDE.is_file():
+        raise SystemExit(f"baseline: set SNOWMCP_SEED_GUIDE to the set-up guide's text file ({SEED_GUIDE} not found)")
     text = SEED_GUIDE.read_text()
     m = re.search(r"\*\*File: `token_service\.py`\*\*\s*```python\n(.*?)```", text, re.S)
     if not m:

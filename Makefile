@@ -32,10 +32,9 @@ demo-stop: venv
 
 # Everything CI runs. Extra pytest flags: make test PYTEST_ARGS='-k oauth -x'
 # harness/provision.sh first: redis-server, npm and the Claude Code CLI, or one line saying what to install.
-# Parallel: make test TEST_WORKERS=2 (or auto: one per core); modules stay whole on a worker
-# (tests/conftest.py, bench/test_suite.md). One process by default until the parallel run is
-# shown green and faster on a quiet 2-core machine.
-TEST_WORKERS ?= 0
+# Two xdist workers by default (most tests wait on other processes); modules stay whole on a
+# worker (tests/conftest.py, bench/test_suite.md). One process: make test TEST_WORKERS=0.
+TEST_WORKERS ?= 2
 test: venv
 	@harness/provision.sh
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)

@@ -25,17 +25,6 @@ def _users(mcp_users: Any) -> dict[str, Any]:
     return {"mcp_users": mcp_users if isinstance(mcp_users, list) else []}
 
 
-def _user(user: model.McpUser) -> dict[str, Any]:
-    return {
-        "login": user.login,
-        "roles": list(user.roles),
-        "state": user.state,
-        "host": user.host,
-        "shell": user.shell,
-        "shells": user.shells,
-    }
-
-
 def _servers(inventory: dict[str, Any], servers: list[model.McpServer]) -> list[dict[str, Any]]:
     base = model.account_url(inventory)
     return [s.as_dict(base) for s in servers]
@@ -50,11 +39,11 @@ def service_url(inventory: Any) -> str:
 
 
 def users_with_login(mcp_users: Any, login: str) -> list[dict[str, Any]]:
-    return [_user(u) for u in model.users_with_login(_users(mcp_users), str(login))]
+    return [u.as_dict() for u in model.users_with_login(_users(mcp_users), str(login))]
 
 
 def host_users(mcp_users: Any, host: str, login: Any = None) -> list[dict[str, Any]]:
-    return [_user(u) for u in model.host_users(_users(mcp_users), str(host), None if login is None else str(login))]
+    return [u.as_dict() for u in model.host_users(_users(mcp_users), str(host), None if login is None else str(login))]
 
 
 def user_servers(inventory: Any, login: str) -> list[dict[str, Any]]:

@@ -144,6 +144,11 @@ class McpUser:
         """Shells whose start-up files get the managed block: the one `shell` names (`/bin/zsh` -> zsh)."""
         return [posixpath.basename(self.shell)]
 
+    def as_dict(self) -> dict[str, Any]:
+        """The user as the plays see it (defaults filled in, `shells` derived); servers not included."""
+        return {"login": self.login, "roles": list(self.roles), "state": self.state,
+                "host": self.host, "shell": self.shell, "shells": self.shells}
+
     def reaches(self, server: McpServer) -> bool:
         """Whether the workstation set-up configures `server` for this user (whatever the user's state).
 
@@ -198,15 +203,7 @@ def user_servers(inv: dict[str, Any], user: McpUser) -> list[McpServer]:
 def user_record(inv: dict[str, Any], user: McpUser) -> dict[str, Any]:
     """A user as the plays see it: the inventory entry with defaults, its shells and its servers (with URLs)."""
     base = account_url(inv)
-    return {
-        "login": user.login,
-        "roles": list(user.roles),
-        "state": user.state,
-        "host": user.host,
-        "shell": user.shell,
-        "shells": user.shells,
-        "servers": [s.as_dict(base) for s in user_servers(inv, user)],
-    }
+    return {**user.as_dict(), "servers": [s.as_dict(base) for s in user_servers(inv, user)]}
 
 
 def users_with_login(inv: dict[str, Any], login: str) -> list[McpUser]:

@@ -40,7 +40,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -77,12 +76,6 @@ def bin_dir() -> Path:
 
 def say(text: str) -> None:
     print(text, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --------------------------------------------------------------------------- settings
@@ -233,29 +226,10 @@ def _stop_pidfile(pidfile: Path, marker: str) -> bool:
     return stopped
 
 
-def wait_http(
-    url: str, timeout: float = 30.0, log: Path | None = None, proc: subprocess.Popen[bytes] | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            tail = log.read_text()[-3000:] if log and log.exists() else ""
-            raise SystemExit(f"the process serving {url} exited with {proc.returncode}\n{tail}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
-                if resp.status < 500:
-                    return
-        except urllib.error.HTTPError as exc:
-            if exc.code < 500:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    tail = log.read_text()[-3000:] if log and log.exists() else ""
-    raise SystemExit(f"{url} did not answer within {timeout:.0f}s\n{tail}")
-
-
 def start_emulator(directory: Path, port: int) -> None:
+    # Imported here: `python harness/demo.py browser URL` runs this file without the package.
+    from harness.procs import wait_for_http
+
     log = directory / "emulator.log"
     cmd = [
         str(bin_dir() / "snowmcp-emulator"), "serve", "--port", str(port),
@@ -266,7 +240,10 @@ def start_emulator(directory: Path, port: int) -> None:
             cmd, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
     (directory / "emulator.pid").write_text(f"{proc.pid}\n")
-    wait_http(f"http://127.0.0.1:{port}/__emulator/stats", log=log, proc=proc)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/__emulator/stats", proc, log, timeout=30)
+    except (RuntimeError, TimeoutError) as exc:
+        raise SystemExit(f"the emulator did not start: {exc}") from None
 
 
 # Pid files the demo (or the token_service role's process runtime, under
@@ -557,6 +534,8 @@ def _jsonrpc(url: str, headers: dict[str, str], method: str, params: dict[str, A
 
 
 def start() -> int:
+    from harness.procs import free_port  # below the ephemeral range, like the tests' ports
+
     directory = demo_dir()
     stop(directory)
     for stale in ("emulator-state.json", "browser.log", "settings.json"):

@@ -1,9 +1,16 @@
-"""site.yml on the demo inventory: converge, re-run changes nothing, rotation under load, offboarding.
+"""site.yml on the demo inventory: converge, rotation under load, re-run changes nothing, offboarding.
 
 The tests in this module run in order on one deployment (module-scoped
 fixture): a real emulator, the token service as a background process deployed
 by the token_service role, a workstation HOME, users signed in through real
 HTTP redirects, and the real `snowmcp` CLI as the load.
+
+Four ansible-playbook runs in all, each proving several points read back from the
+emulator, the service and the files: site (first converge), rotate_credentials
+rotate=all under load, site again (changes nothing, also after the rotation: nothing
+pending is resumed), site with alice absent. Offboarding's own re-run (changes nothing)
+is tests/deploy/test_directory_site.py::test_next_run_changes_nothing: alice leaves
+there too and the same state=absent entries go through the same roles.
 """
 
 from __future__ import annotations
@@ -90,20 +97,17 @@ def assert_no_secret(output: str, secrets: list[str]) -> None:
     assert leaked == [], f"secrets in the -vvv output: {leaked}"
 
 
-def test_second_run_changes_nothing(deploy: DemoDeploy) -> None:
-    report = deploy.playbook("snowmcp.core.site", "-vvv")
-    changed = changed_per_play(report)
-    assert len(changed) == 3, changed
-    assert all(count == 0 for count in changed.values()), changed
-    assert_no_secret(report["stdout"], every_secret(deploy))
-
-
 def _token_requests(deploy: DemoDeploy) -> dict[str, int]:
     return dict(deploy.emulator.stats().get("token_requests", {}))
 
 
-# Three sign-ins, a full rotation with five reloads under load, then a site.yml run: on a loaded
-# 2-core machine this takes longer than the suite's default per-test limit.
+def credential_reads(deploy: DemoDeploy) -> int:
+    """SELECTs the emulator answered: the rotation's only SELECT is SYSTEM$SHOW_OAUTH_CLIENT_SECRETS."""
+    return int(deploy.emulator.stats().get("queries", {}).get("SELECT", 0))
+
+
+# Three sign-ins and a full rotation with five reloads under load: on a loaded 2-core machine
+# this takes longer than the suite's default per-test limit.
 @pytest.mark.timeout(900)
 def test_rotation_under_load_fails_no_request(deploy: DemoDeploy, tmp_path: Path) -> None:
     homes = {u: tmp_path / u.split("@")[0] for u in USERS}
@@ -127,12 +131,14 @@ def test_rotation_under_load_fails_no_request(deploy: DemoDeploy, tmp_path: Path
     for t in threads:
         t.start()
     secrets_before = every_secret(deploy)
+    reads_before = credential_reads(deploy)
     try:
         rotation = deploy.playbook("snowmcp.core.rotate_credentials", "-e", "rotate=all", "-vvv")
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=60)
+    reads = credential_reads(deploy) - reads_before
 
     assert_no_secret(rotation["stdout"], secrets_before + every_secret(deploy))
     failures = [r for r in results if r[1] != 0]
@@ -146,6 +152,10 @@ def test_rotation_under_load_fails_no_request(deploy: DemoDeploy, tmp_path: Path
     assert creds["encryption_keys"] != creds_before["encryption_keys"] and len(creds["encryption_keys"]) == 1
     assert creds["admin_keys"] != creds_before["admin_keys"] and len(creds["admin_keys"]) == 1
     assert creds["client_secret_rotation"] is None and creds["encryption_rotation"] is None
+    # Each rotation step records itself through secrets.yml (five includes): only the first reads the
+    # client credentials from Snowflake; the one other read is the refresh of the standby secret slot,
+    # which returns the new secret.
+    assert reads == 2, reads
     # Nobody signed in again, and the service refreshed tokens with the new secret.
     stats = _token_requests(deploy)
     assert sum(v for k, v in stats.items() if k.startswith("authorization_code")) == code_grants_before
@@ -156,9 +166,21 @@ def test_rotation_under_load_fails_no_request(deploy: DemoDeploy, tmp_path: Path
         assert proc.returncode == 0, (user, proc.stderr)
     # The new admin key works (urlopen raises on 401) and everyone is still signed in.
     assert set(USERS) <= set(admin_users(deploy))
-    # A second run with nothing pending resumes nothing and keeps the service up.
-    report = deploy.playbook("snowmcp.core.site")
-    assert all(c == 0 for c in changed_per_play(report).values()), changed_per_play(report)
+
+
+# The second site run comes after the rotation: it shows both that site.yml changes nothing on a
+# converged deployment and that, with no rotation pending, it resumes none and keeps the service up.
+def test_second_run_changes_nothing(deploy: DemoDeploy) -> None:
+    report = deploy.playbook("snowmcp.core.site", "-vvv")
+    changed = changed_per_play(report)
+    assert len(changed) == 3, changed
+    assert all(count == 0 for count in changed.values()), changed
+    assert_no_secret(report["stdout"], every_secret(deploy))
+    creds = deploy.credentials()
+    assert creds["client_secret_rotation"] is None and creds["encryption_rotation"] is None
+    with urllib.request.urlopen(deploy.settings.service_url + "/readyz", timeout=5) as resp:  # noqa: S310
+        assert resp.status == 200
+    assert set(USERS) <= set(admin_users(deploy))  # the rotated admin key still works, nobody lost
 
 
 def test_offboarded_user_disappears_everywhere(deploy: DemoDeploy, tmp_path: Path) -> None:
@@ -173,19 +195,5 @@ def test_offboarded_user_disappears_everywhere(deploy: DemoDeploy, tmp_path: Pat
     assert "alice@example.com" not in admin_users(deploy)
     assert "bob@example.com" in admin_users(deploy)
     assert "GONG_MCP" not in claude_servers(deploy.settings.home)
-    # Offboarding is idempotent too.
-    report = deploy.playbook("snowmcp.core.site", "-e", f"@{extra}")
-    assert all(c == 0 for c in changed_per_play(report).values()), changed_per_play(report)
-
-
-def test_a_rotation_reads_the_client_credentials_from_snowflake_once(deploy: DemoDeploy) -> None:
-    # Each rotation step records itself through secrets.yml; only the first may read Snowflake.
-    def credential_reads() -> int:
-        return int(deploy.emulator.stats().get("queries", {}).get("SELECT", 0))  # SYSTEM$SHOW_OAUTH_CLIENT_SECRETS
-
-    keys_before = deploy.credentials()["admin_keys"]
-    reads_before = credential_reads()
-    deploy.playbook("snowmcp.core.rotate_credentials", "-e", "rotate=admin_key")
-    assert credential_reads() - reads_before == 1
-    assert deploy.credentials()["admin_keys"] != keys_before
-    assert "bob@example.com" in admin_users(deploy)  # the new admin key works
+    # That offboarding is idempotent too (the next run changes nothing) is test_directory_site's
+    # test_next_run_changes_nothing: alice is offboarded there by the same state=absent path.

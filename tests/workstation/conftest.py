@@ -1,4 +1,7 @@
-"""Fixtures for the workstation suite: a client wheel, a temporary HOME."""
+"""Fixtures for the workstation suite: a Python 3.9, a temporary HOME.
+
+The client wheel comes from the roles themselves (snowmcp_wheel, cached per session by the
+`wheel_cache` fixture of tests/conftest.py), as on a real controller."""
 
 from __future__ import annotations
 
@@ -7,14 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.wheel import build_wheel
 from tests.workstation.wshelpers import find_python39
-
-
-@pytest.fixture(scope="session")
-def client_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The snowmcp wheel built once per session from this checkout."""
-    return build_wheel(tmp_path_factory.mktemp("client-wheel"))
 
 
 @pytest.fixture(scope="session")

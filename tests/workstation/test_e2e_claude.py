@@ -2,7 +2,9 @@
 `snowmcp login` through a scripted browser, the real Claude Code CLI and the `mcp` SDK.
 
 The workstation is a stock Mac's: Python 3.9 runs the modules (ansible_python_interpreter) and
-the client (`mcp_workstation_python`), installed from the wheel with the keyring extra.
+the client (`mcp_workstation_python`), installed from the role's default source - the wheel the
+snowmcp_wheel role builds from the collection's sources on the controller (cached for the
+session) - with the role's default extras (keyring).
 
 Claude Code comes from npm (`npm install @anthropic-ai/claude-code` into .cache/claude-code at
 the repository root, reused across runs). The emulator issues access tokens that live
@@ -69,6 +71,7 @@ class World:
     env: dict[str, str]
     inventory: Path
     install: tuple[str, ...]  # how the role installs the client here (extra vars)
+    wheel_cache: Path  # where the snowmcp_wheel role keeps the wheel it built
 
     def onboard(self, *extra: str) -> PlaybookRun:
         """The onboarding playbook for alice, with the browser stand-in in its environment."""
@@ -97,7 +100,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path, python39: Path) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory, wheel_cache: Path, python39: Path) -> Iterator[World]:
     base = tmp_path_factory.mktemp("e2e")
     claude_cli()  # install first: a failure here should not leave services running
     emu = Emulator(base / "emulator", extra_args=["--access-token-ttl", str(ACCESS_TTL)]).start()
@@ -128,8 +131,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path, python39
                                        "roles": ["MCP_USERS"], "tools": []}],
             "mcp_users": [{"login": "alice@example.com", "roles": ["MCP_USERS"], "shell": "bash"}],
         }, python=python39)  # fmt: skip
-        install = ("-e", f"mcp_workstation_python={python39}",
-                   "-e", f"mcp_workstation_client_package={client_wheel}[keyring]")  # fmt: skip
+        # The role's default install source and extras; only the interpreter and the cache are set.
+        install = ("-e", f"mcp_workstation_python={python39}", "-e", f"snowmcp_wheel_cache_dir={wheel_cache}")
         run = run_playbook(home, inventory, "-e", "mcp_user=alice@example.com", *install).ok()
         assert "sign in once by running `snowmcp login`" in run.output
 
@@ -139,7 +142,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, client_wheel: Path, python39
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SNOWMCP_", "ANTHROPIC_", "CLAUDE"))}
         env.update(HOME=str(home), BROWSER=str(browser), SNOWMCP_KEYRING="0",
                    SNOWMCP_TEST_USERNAME="alice@example.com", SNOWMCP_TEST_PASSWORD="alice-pass-1")  # fmt: skip
-        yield World(emu, svc, home, outside, env, inventory, install)
+        yield World(emu, svc, home, outside, env, inventory, install, wheel_cache)
     finally:
         svc.stop()
         emu.stop()
@@ -188,6 +191,9 @@ def test_the_client_runs_on_the_workstations_python_39_with_its_extras(world: Wo
                            capture_output=True, text=True, timeout=60)  # fmt: skip
     assert probe.stdout.strip() == "3.9", probe.stderr
     assert world.shim.resolve() == (venv / "bin" / "snowmcp").resolve()
+    # The default source: the wheel the controller built from the collection, copied and installed by path.
+    (built,) = world.wheel_cache.glob("*/snowmcp-*.whl")
+    assert (venv / "wheels" / built.name).read_bytes() == built.read_bytes()
     # The same wheel carries the service: on 3.9 it stops with one line instead of a traceback.
     service = subprocess.run([str(venv / "bin" / "snowmcp-service"), "serve"], capture_output=True, text=True,
                              timeout=60)  # fmt: skip

@@ -49,10 +49,12 @@ def svc(shared_emulator: Emulator, tmp_path: Path) -> Iterator[ServiceProc]:
     assert "Traceback" not in proc.log.read_text(), "hostile input must never reach a traceback"
 
 
-def raw(svc: ServiceProc, head: bytes, body_parts: list[bytes] = (), *, pause: float = 0.0) -> tuple[int, bytes, int]:  # type: ignore[assignment]
-    """Send a request by hand; returns (status or 0 if closed without one, body, body bytes sent)."""
+def raw(svc: ServiceProc, head: bytes, body_parts: list[bytes] = (), *, pause: float = 0.0,  # type: ignore[assignment]
+        source: str = "127.0.0.1") -> tuple[int, bytes, int]:  # fmt: skip
+    """Send a request by hand from `source` (any 127.x.y.z is this machine); returns (status or 0
+    if closed without one, body, body bytes sent)."""
     sent = 0
-    with socket.create_connection(("127.0.0.1", svc.port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", svc.port), timeout=10, source_address=(source, 0)) as sock:
         sock.sendall(head)
         for part in body_parts:
             try:
@@ -143,26 +145,40 @@ def test_slow_requests_are_cut_off(svc: ServiceProc) -> None:
         assert closed, "a client dripping header bytes must not hold a connection"
 
 
-@pytest.mark.parametrize("payload", [
+HOSTILE_JSON = [
     b'{"code": "\\ud800", "code_verifier": "' + b"v" * 43 + b'"}',  # lone surrogate
     b"[" * 3000,  # deep nesting (inside the body limit)
     b'{"code": 1, "code_verifier": ["x"]}',  # wrong types
     b'{"code": "x", "code_verifier": "\\udfff' + b"v" * 43 + b'"}',
     b"\xff\xfe not json",
     b'"just a string"',
-])  # fmt: skip
-def test_hostile_json_is_a_400_and_a_failed_authentication(shared_emulator: Emulator, tmp_path: Path,
-                                                           payload: bytes) -> None:  # fmt: skip
-    svc = start(shared_emulator, tmp_path, SNOWMCP_AUTH_FAIL_RATE="0.01", SNOWMCP_AUTH_FAIL_BURST="2")
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def strict_svc(shared_emulator: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProc]:
+    """One service for every hostile payload, allowing two failed authentications per address;
+    each payload comes from its own loopback address, so each starts with a full allowance."""
+    proc = start(shared_emulator, tmp_path_factory.mktemp("strict"), SNOWMCP_AUTH_FAIL_RATE="0.01",
+                 SNOWMCP_AUTH_FAIL_BURST="2")  # fmt: skip
     try:
-        request = head("/v1/login/exchange", "Content-Type: application/json", f"Content-Length: {len(payload)}")
-        for expected in (400, 400, 429):
-            status, body, _ = raw(svc, request + payload)
-            assert status == expected, body
-            assert json.loads(body)["error"] == ("rate_limited" if expected == 429 else "invalid_request")
+        yield proc
     finally:
-        svc.stop()
-    assert "Traceback" not in svc.log.read_text()
+        proc.stop()
+    assert "Traceback" not in proc.log.read_text()
+
+
+@pytest.mark.parametrize("payload", HOSTILE_JSON)
+def test_hostile_json_is_a_400_and_a_failed_authentication(strict_svc: ServiceProc, payload: bytes) -> None:
+    source = f"127.0.1.{HOSTILE_JSON.index(payload) + 1}"
+    # Connection: close - the answer ends the read instead of the keep-alive timeout.
+    request = head("/v1/login/exchange", "Content-Type: application/json", f"Content-Length: {len(payload)}",
+                   "Connection: close")  # fmt: skip
+    for expected in (400, 400, 429):
+        status, body, _ = raw(strict_svc, request + payload, source=source)
+        assert status == expected, body
+        assert json.loads(body)["error"] == ("rate_limited" if expected == 429 else "invalid_request")
+    assert "Traceback" not in strict_svc.log.read_text()
 
 
 def test_sign_ins_are_rate_limited_per_address_and_in_total(shared_emulator: Emulator, tmp_path: Path) -> None:

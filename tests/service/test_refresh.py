@@ -4,6 +4,8 @@ short-lived access tokens, injected faults), several service replicas on one red
 Token lifetimes here are 8 s: the service refreshes when less than half the lifetime is
 left (its margin is min(SNOWMCP_TOKEN_MARGIN, lifetime / 2)), so tests wait for that
 point by reading the expiry back from /v1/me - a precondition, not a timing assertion.
+Tests with one request at a time and no step that must finish inside a token's lifetime
+use 4 s (SHORT_TTL): only their waits get shorter.
 """
 
 from __future__ import annotations
@@ -29,12 +31,16 @@ from snowmcp.service.crypto import generate_key
 from tests.service.test_api import token_works
 
 TTL = 8
+SHORT_TTL = 4
+SHORT = pytest.mark.parametrize("emu", [SHORT_TTL], indirect=True, ids=["ttl4"])
 USER = "alice@example.com"
 
 
 @pytest.fixture
-def emu(tmp_path: Path) -> Iterator[Emulator]:
-    e = Emulator(tmp_path / "emu", extra_args=["--access-token-ttl", str(TTL)]).start()
+def emu(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Emulator]:
+    """The emulator; access tokens live TTL seconds, or what the test asks for with SHORT."""
+    ttl = getattr(request, "param", TTL)
+    e = Emulator(tmp_path / "emu", extra_args=["--access-token-ttl", str(ttl)]).start()
     try:
         yield e
     finally:
@@ -181,6 +187,7 @@ def test_transient_faults_serve_cached_token_then_recover(tmp_path: Path, emu: E
 
 
 @pytest.mark.slow
+@SHORT
 def test_invalid_grant_marks_user_needs_sign_in_and_sign_in_fixes_it(tmp_path: Path, emu: Emulator) -> None:
     (svc,) = replicas(tmp_path, emu, f"sqlite:///{tmp_path}/t.db", 1)
     try:
@@ -202,6 +209,7 @@ def test_invalid_grant_marks_user_needs_sign_in_and_sign_in_fixes_it(tmp_path: P
 
 @pytest.mark.slow
 @pytest.mark.redis
+@SHORT
 def test_restarts_of_service_and_redis_keep_everyone_signed_in(tmp_path: Path, emu: Emulator) -> None:
     server = RedisServer(tmp_path / "redis", persistence=True).start()
     # The current secret is wrong (e.g. just rotated in Snowflake): the service falls back to
@@ -236,6 +244,7 @@ def _lease_held(db: Path, user: str) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("answer", ["ok", "invalid_grant"])
+@SHORT
 def test_keys_rotate_racing_a_refresh_loses_nothing(tmp_path: Path, emu: Emulator, answer: str) -> None:
     """`keys rotate` re-encrypts the record (a new version) while the service's refresh call is
     in flight. The refresh's compare-and-set then fails; with single-use refresh tokens,

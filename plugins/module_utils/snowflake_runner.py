@@ -123,15 +123,22 @@ class Runner:
 
     def read_many(self, reads: list[tuple[str, str]]) -> list[list[dict[str, Any]]]:
         """Run independent reads, a few at a time; results in input order."""
+        return [rows or [] for rows in self._fetch_many(reads, missing_ok=False)]
+
+    def describe_many(self, reads: list[tuple[str, str]]) -> list[list[dict[str, Any]] | None]:
+        """Run independent DESCRIBEs, a few at a time; None for each object that does not exist."""
+        return self._fetch_many(reads, missing_ok=True)
+
+    def _fetch_many(self, reads: list[tuple[str, str]], missing_ok: bool) -> list[list[dict[str, Any]] | None]:
         if not reads:
             return []
         self.queries.extend(self.mask(sql) for sql, _what in reads)
         self.requests += len(reads)
         self.open_connection()  # once, before the threads share it
         if len(reads) == 1:
-            return [self._fetch(*reads[0]) or []]
+            return [self._fetch(*reads[0], missing_ok=missing_ok)]
         with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, len(reads))) as pool:
-            return list(pool.map(lambda item: self._fetch(*item) or [], reads))
+            return list(pool.map(lambda item: self._fetch(*item, missing_ok=missing_ok), reads))
 
     # ---- writes ----------------------------------------------------------------
     def apply(self, statements: list[str], what: str) -> None:

@@ -20,17 +20,15 @@ extends_documentation_fragment:
   - snowmcp.core.snowflake
 options:
   name:
-    description: Server name (plain names are stored upper-case).
+    description:
+      - Server name (plain names are stored upper-case). Required unless O(servers) is given.
     type: str
-    required: true
   database:
-    description: Database holding the server.
+    description: Database holding the server. Required with O(name).
     type: str
-    required: true
   schema:
-    description: Schema holding the server.
+    description: Schema holding the server. Required with O(name).
     type: str
-    required: true
   comment:
     description: Comment. Not managed when omitted.
     type: str
@@ -39,7 +37,7 @@ options:
       - The tools, as in Snowflake's specification. Required with O(state=present).
     type: list
     elements: dict
-    suboptions:
+    suboptions: &tool_options
       name:
         description: Tool name shown to the MCP client.
         type: str
@@ -65,10 +63,42 @@ options:
           - C(GENERIC) - type, warehouse, query_timeout, input_schema.
         type: dict
   state:
-    description: Whether the server should exist.
+    description: Whether the server should exist (C(present) when omitted).
     type: str
     choices: [present, absent]
-    default: present
+  servers:
+    description:
+      - Several servers in one module run, instead of O(name), O(database), O(schema), O(comment), O(tools) and O(state).
+      - Every entry is validated before anything changes; the C(DESCRIBE)s run a few at a time over one
+        connection, so converging many servers costs one sign-in and one module start instead of one per server.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Server name.
+        type: str
+        required: true
+      database:
+        description: Database holding the server.
+        type: str
+        required: true
+      schema:
+        description: Schema holding the server.
+        type: str
+        required: true
+      comment:
+        description: Comment. Not managed when omitted.
+        type: str
+      tools:
+        description: The tools. Required with O(servers[].state=present).
+        type: list
+        elements: dict
+        suboptions: *tool_options
+      state:
+        description: Whether the server should exist.
+        type: str
+        choices: [present, absent]
+        default: present
 """
 
 EXAMPLES = r"""
@@ -84,28 +114,48 @@ EXAMPLES = r"""
         identifier: AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED
         title: Gong Search
         description: cortex search for gong calls
+
+- name: Every server of the inventory in one module run (one sign-in)
+  snowmcp.core.snowflake_mcp_server:
+    servers:
+      - name: GONG_MCP
+        database: AICOLLEGE
+        schema: PUBLIC
+        tools:
+          - name: call-search
+            type: CORTEX_SEARCH_SERVICE_QUERY
+            identifier: AICOLLEGE.PUBLIC.GONG_CALLS_SEARCH_ENRICHED
+      - name: OLD_MCP
+        database: AICOLLEGE
+        schema: PUBLIC
+        state: absent
 """
 
 RETURN = r"""
+servers:
+  description: One result per entry of O(servers), in order, each with the keys below and C(changed).
+  returned: when O(servers) is given
+  type: list
+  elements: dict
 server:
   description: Fully qualified server name.
-  returned: always
+  returned: without O(servers)
   type: str
   sample: AICOLLEGE.PUBLIC.GONG_MCP
 action:
   description: What was (or, in check mode, would be) done.
-  returned: always
+  returned: without O(servers)
   type: str
   choices: [none, create, replace, drop]
 reapplied_grants:
   description: Grants read from the server before C(CREATE OR REPLACE) and granted again in the same request.
-  returned: always
+  returned: without O(servers)
   type: list
   elements: str
   sample: ['USAGE TO ROLE MCP_USERS']
 spec:
   description: The specification text sent (present only).
-  returned: when state is present
+  returned: without O(servers), when state is present
   type: str
 queries:
   description: Statements run (or planned, in check mode), in order.
@@ -156,25 +206,61 @@ def regrant_statements(fqn_sql: str, rows: list[dict[str, Any]]) -> tuple[list[s
     return statements, described
 
 
-def converge(runner: Runner, params: dict[str, Any]) -> dict[str, Any]:
+def _server(params: dict[str, Any]) -> dict[str, Any]:
+    """One server's wanted state, validated (raises ValueError before anything changes)."""
     parts = (normalize(params["database"]), normalize(params["schema"]), normalize(params["name"]))
-    fqn_sql = qualified(parts)
     fqn = qualified_display(parts)
-    state = params["state"]
-    tools = _clean_tools(params["tools"] or [])
+    state = params.get("state") or "present"
+    tools = _clean_tools(params.get("tools") or [])
     if state == "present":
+        if params.get("tools") is None:
+            raise ValueError(f"MCP server {fqn}: tools is required with state present")
         problems = validate_tools(tools)
         if problems:
             raise ValueError(f"MCP server {fqn}: " + "; ".join(problems))
-    if params["comment"] is not None and "\x00" in params["comment"]:
+    comment = params.get("comment")
+    if comment is not None and "\x00" in comment:
         raise ValueError(f"MCP server {fqn}: comment must not contain NUL")
+    return {"fqn_sql": qualified(parts), "fqn": fqn, "state": state, "tools": tools, "comment": comment}
 
+
+def converge(runner: Runner, params: dict[str, Any]) -> dict[str, Any]:
+    """Converge the server in `name`/`database`/`schema`."""
+    server = _server(params)
     # DESCRIBE alone answers "does it exist?" and "what is it?" in one round trip.
-    described = runner.describe(f"DESCRIBE MCP SERVER {fqn_sql}", f"describing MCP server {fqn}")
+    described = runner.describe(f"DESCRIBE MCP SERVER {server['fqn_sql']}", f"describing MCP server {server['fqn']}")
+    return _converge_described(runner, server, described)
+
+
+def converge_many(runner: Runner, servers_params: list[dict[str, Any]]) -> dict[str, Any]:
+    """Converge every server in `servers`: all validated first, their DESCRIBEs run a few at a time."""
+    servers = [_server(params) for params in servers_params]
+    seen: set[str] = set()
+    for server in servers:
+        if server["fqn"] in seen:
+            raise ValueError(f"MCP server {server['fqn']} is listed twice in servers")
+        seen.add(server["fqn"])
+    described = runner.describe_many(
+        [(f"DESCRIBE MCP SERVER {s['fqn_sql']}", f"describing MCP server {s['fqn']}") for s in servers]
+    )
+    results = [_converge_described(runner, s, rows) for s, rows in zip(servers, described)]
+    changed = [r for r in results if r.get("changed")]
+    for r in results:
+        r.setdefault("changed", False)
+    diff = {
+        "before": {r["server"]: r["diff"]["before"] for r in changed},
+        "after": {r["server"]: r["diff"]["after"] for r in changed},
+    }
+    return {"changed": bool(changed), "servers": [{k: v for k, v in r.items() if k != "diff"} for r in results], "diff": diff}
+
+
+def _converge_described(runner: Runner, server: dict[str, Any], described: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Create, replace or drop one server, given what its DESCRIBE returned (None: it does not exist)."""
+    fqn_sql, fqn, tools, comment = server["fqn_sql"], server["fqn"], server["tools"], server["comment"]
     row = described[0] if described else None
     result: dict[str, Any] = {"server": fqn, "action": "none", "reapplied_grants": []}
 
-    if state == "absent":
+    if server["state"] == "absent":
         if row is not None:
             runner.apply([f"DROP MCP SERVER IF EXISTS {fqn_sql}"], f"dropping MCP server {fqn}")
             result.update(changed=True, action="drop", diff={"before": {"server": fqn}, "after": {}})
@@ -182,7 +268,6 @@ def converge(runner: Runner, params: dict[str, Any]) -> dict[str, Any]:
 
     spec = render_spec(tools)
     result["spec"] = spec
-    comment = params["comment"]
     comment_sql = f"\n  COMMENT = {literal(comment)}" if comment else ""
     body = f"{comment_sql}\n  FROM SPECIFICATION {dollar_quoted(spec)}"
     after = {"comment": comment, "spec": normalize_tools(tools)}
@@ -211,37 +296,47 @@ def converge(runner: Runner, params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+TOOL_OPTIONS: dict[str, Any] = {
+    "name": {"type": "str", "required": True},
+    "type": {
+        "type": "str",
+        "required": True,
+        "choices": [
+            "CORTEX_SEARCH_SERVICE_QUERY", "CORTEX_ANALYST_MESSAGE", "SYSTEM_EXECUTE_SQL",
+            "CORTEX_AGENT_RUN", "GENERIC",
+        ],
+    },
+    "identifier": {"type": "str"},
+    "title": {"type": "str"},
+    "description": {"type": "str"},
+    "config": {"type": "dict"},
+}  # fmt: skip
+
+SERVER_OPTIONS: dict[str, Any] = {
+    "name": {"type": "str", "required": True},
+    "database": {"type": "str", "required": True},
+    "schema": {"type": "str", "required": True},
+    "comment": {"type": "str"},
+    "tools": {"type": "list", "elements": "dict", "options": TOOL_OPTIONS},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+}
+
+
 def main() -> None:
+    # The single-server options mirror one entry of `servers` but are checked in code (required
+    # only without `servers`; state defaults to present there), so the two forms cannot mix.
+    single = {key: dict(option, required=False, default=None) for key, option in SERVER_OPTIONS.items()}
     module = snowflake_module(
-        {
-            "name": {"type": "str", "required": True},
-            "database": {"type": "str", "required": True},
-            "schema": {"type": "str", "required": True},
-            "comment": {"type": "str"},
-            "tools": {
-                "type": "list",
-                "elements": "dict",
-                "options": {
-                    "name": {"type": "str", "required": True},
-                    "type": {
-                        "type": "str",
-                        "required": True,
-                        "choices": [
-                            "CORTEX_SEARCH_SERVICE_QUERY", "CORTEX_ANALYST_MESSAGE", "SYSTEM_EXECUTE_SQL",
-                            "CORTEX_AGENT_RUN", "GENERIC",
-                        ],
-                    },
-                    "identifier": {"type": "str"},
-                    "title": {"type": "str"},
-                    "description": {"type": "str"},
-                    "config": {"type": "dict"},
-                },
-            },
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-        },
-        required_if=[("state", "present", ("tools",))],
+        {**single, "servers": {"type": "list", "elements": "dict", "options": SERVER_OPTIONS}},
+        required_one_of=[("name", "servers")],
+        mutually_exclusive=[("servers", key) for key in ("name", "database", "schema", "comment", "tools", "state")],
+        required_by={"name": ("database", "schema")},
     )
-    run_module(module, lambda runner: converge(runner, module.params))
+    params = module.params
+    if params["servers"] is not None:
+        run_module(module, lambda runner: converge_many(runner, params["servers"]))
+    else:
+        run_module(module, lambda runner: converge(runner, params))
 
 
 if __name__ == "__main__":

@@ -296,3 +296,60 @@ def test_key_pair_sign_in_and_clear_refusals_before_any_change(emu: Emulator, tm
     assert AUTOMATION_KEY_PASSPHRASE not in result.out
     rows = [r for r in emu.query("SHOW ROLES LIKE 'KEY_PAIR_ROLE'")]
     assert [r["comment"] for r in rows] == ["right key"]  # created once, by the right key
+
+
+def test_mcp_servers_list_creates_replaces_drops_with_one_sign_in(emu: Emulator, tmp_path: Path) -> None:
+    sql_tool = [{"name": "q", "type": "SYSTEM_EXECUTE_SQL"}]
+    setup: list[dict[str, Any]] = [
+        {"name": "Servers before", "snowmcp.core.snowflake_mcp_server": {"servers": [
+            {"name": "LIST_KEEP", "database": "AICOLLEGE", "schema": "PUBLIC", "tools": sql_tool},
+            {"name": "LIST_OLD", "database": "AICOLLEGE", "schema": "PUBLIC", "tools": sql_tool}]}},
+        {"name": "A role that uses one", "snowmcp.core.snowflake_role": {"roles": [{"name": "LIST_ROLE"}]}},
+    ]  # fmt: skip
+    inv, book = play(tmp_path, emu, setup, "setup.yml")
+    run_play(inv, playbook=book)
+    emu.query("GRANT USAGE ON MCP SERVER AICOLLEGE.PUBLIC.LIST_KEEP TO ROLE LIST_ROLE")
+
+    bad: list[dict[str, Any]] = [
+        {"name": "One bad entry", "snowmcp.core.snowflake_mcp_server": {"servers": [
+            {"name": "LIST_NEW", "database": "AICOLLEGE", "schema": "PUBLIC", "tools": sql_tool},
+            {"name": "LIST_BAD", "database": "AICOLLEGE", "schema": "PUBLIC"}]}},
+    ]  # fmt: skip
+    inv, book = play(tmp_path, emu, bad, "bad.yml")
+    refused = run_play(inv, playbook=book, check=False)
+    assert refused.rc != 0 and "AICOLLEGE.PUBLIC.LIST_BAD: tools is required with state present" in refused.out
+    assert "LIST_NEW" not in mcp_servers(emu)  # validated before anything changed
+
+    wanted = [
+        {"name": "LIST_NEW", "database": "AICOLLEGE", "schema": "PUBLIC", "tools": sql_tool},
+        {"name": "list_keep", "database": "AICOLLEGE", "schema": "PUBLIC", "comment": "now with a comment",
+         "tools": [{"name": "q2", "type": "SYSTEM_EXECUTE_SQL"}]},
+        {"name": "LIST_OLD", "database": "AICOLLEGE", "schema": "PUBLIC", "state": "absent"},
+    ]  # fmt: skip
+    tasks: list[dict[str, Any]] = [
+        {"name": "All servers in one run", "register": "converged",
+         "snowmcp.core.snowflake_mcp_server": {"servers": wanted}},
+        {"name": "Per-server results in order", "ansible.builtin.assert": {"quiet": True, "that": [
+            "converged is changed",
+            "converged.servers | map(attribute='action') | list == ['create', 'replace', 'drop']",
+            "converged.servers[1].reapplied_grants == ['USAGE TO ROLE LIST_ROLE']",
+            "converged.diff.after['AICOLLEGE.PUBLIC.LIST_KEEP'].comment == 'now with a comment'"]}},
+    ]  # fmt: skip
+    inv, book = play(tmp_path, emu, tasks, "converge.yml")
+    logins_before = emu.stats()["logins"]["ok"]
+    run_play(inv, playbook=book)
+    assert emu.stats()["logins"]["ok"] - logins_before == 1  # one sign-in for the three servers
+    servers = mcp_servers(emu)
+    assert "LIST_NEW" in servers and "LIST_OLD" not in servers
+    assert servers["LIST_KEEP"]["comment"] == "now with a comment"
+    grants = emu.query("SHOW GRANTS ON MCP SERVER AICOLLEGE.PUBLIC.LIST_KEEP")
+    assert ("USAGE", "LIST_ROLE") in {(g["privilege"], g["grantee_name"]) for g in grants}
+
+    again: list[dict[str, Any]] = [
+        {"name": "Again", "register": "again", "snowmcp.core.snowflake_mcp_server": {"servers": wanted}},
+        {"name": "Nothing to do", "ansible.builtin.assert": {"quiet": True, "that": [
+            "again is not changed", "again.servers | map(attribute='action') | list == ['none', 'none', 'none']",
+            "again.queries | length == 3"]}},
+    ]  # fmt: skip
+    inv, book = play(tmp_path, emu, again, "again.yml")
+    run_play(inv, playbook=book)

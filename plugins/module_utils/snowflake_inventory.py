@@ -372,7 +372,8 @@ def account_plan(inv: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any
             continue
         servers.append(
             {"name": server["name"], "database": server["database"], "schema": server["schema"],
-             "comment": server.get("comment"), "tools": spec_tools(server["tools"]), "state": "present"}
+             # An empty comment means "not managed", as an omitted one.
+             "comment": server.get("comment") or None, "tools": spec_tools(server["tools"]), "state": "present"}
         )  # fmt: skip
         grants = [
             ("USAGE", "DATABASE", qualified_display([db])),

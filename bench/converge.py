@@ -154,11 +154,19 @@ def requests(emu: Emulator) -> tuple[int, int]:
     return int(queries), int(sum(stats.get("logins", {}).values()))
 
 
+def emulator_cpu_s(emu: Emulator) -> float:
+    """CPU seconds (user + system) the emulator process has used: load-independent, unlike wall time."""
+    assert emu.proc is not None
+    fields = Path(f"/proc/{emu.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measured(emu: Emulator, inventory: Path, playbook: Path) -> dict[str, float]:
     q0, l0 = requests(emu)
+    cpu0 = emulator_cpu_s(emu)
     wall = play(inventory, playbook)
     q1, l1 = requests(emu)
-    return {"wall_s": wall, "query_requests": q1 - q0, "logins": l1 - l0}
+    return {"wall_s": wall, "query_requests": q1 - q0, "logins": l1 - l0, "emulator_cpu_s": emulator_cpu_s(emu) - cpu0}
 
 
 def naive_playbook(path: Path, grants: list[dict[str, str]]) -> None:
@@ -329,6 +337,7 @@ def large() -> None:
         print(f"{label + ' wall time (s)':38} {ours['wall_s']:14.1f}")
         print(f"{label + ' query requests':38} {ours['query_requests']:14.0f}")
         print(f"{label + ' logins':38} {ours['logins']:14.0f}")
+        print(f"{label + ' emulator CPU (s)':38} {ours['emulator_cpu_s']:14.1f}")
     print()
     goals(first, noop, n_roles, servers)
 

@@ -18,14 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 MODULE = ROOT / "plugins" / "modules" / "claude_mcp_server.py"
 
 
-def run_module(tmp: Path, *, check: bool = False, diff: bool = False, **args: Any) -> tuple[dict[str, Any], str]:
-    """Returns (result, raw stdout)."""
+def run_module(tmp: Path, *, check: bool = False, diff: bool = False, module: Path = MODULE,
+               **args: Any) -> tuple[dict[str, Any], str]:  # fmt: skip
+    """Returns (result, raw stdout); `module` is the module file (claude_mcp_server by default)."""
     args = {"_ansible_check_mode": check, "_ansible_diff": diff, **args}
     args_file = tmp / "module-args.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     # The module imports the collection's module_utils by their FQCN, as Ansible ships them.
     env = {**os.environ, "PYTHONPATH": str(ROOT / "collections")}
-    proc = subprocess.run([sys.executable, str(MODULE), str(args_file)], env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, str(module), str(args_file)], env=env, capture_output=True, text=True,
                           timeout=60)  # fmt: skip
     args_file.unlink()
     try:
@@ -34,7 +35,8 @@ def run_module(tmp: Path, *, check: bool = False, diff: bool = False, **args: An
         raise AssertionError(f"module printed no JSON: rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}") from None
 
 
-def run_module_with_ansible(tmp: Path, python: Path, **args: Any) -> dict[str, Any]:
+def run_module_with_ansible(tmp: Path, python: Path, module_name: str = "snowmcp.core.claude_mcp_server",
+                            **args: Any) -> dict[str, Any]:  # fmt: skip
     """The module run by `ansible` (AnsiballZ, module_utils shipped with it) on the `python` target.
 
     The interpreter is a wrapper that notes each module it runs, so a test can tell that
@@ -49,7 +51,7 @@ def run_module_with_ansible(tmp: Path, python: Path, **args: Any) -> dict[str, A
            "ANSIBLE_REMOTE_TEMP": str(scratch / "tmp"), "ANSIBLE_NOCOLOR": "1",
            "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}  # fmt: skip
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible"), "localhost", "-i", "localhost,", "-c", "local",
-                           "-e", f"ansible_python_interpreter={wrapper}", "-m", "snowmcp.core.claude_mcp_server",
+                           "-e", f"ansible_python_interpreter={wrapper}", "-m", module_name,
                            "-a", json.dumps(args)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     _, sep, body = proc.stdout.partition(" => ")
     try:

@@ -75,6 +75,21 @@ def test_config_dir_override_and_no_xdg(home: Path, monkeypatch: pytest.MonkeyPa
     assert credentials.paths.credentials_file() == home / "elsewhere" / "credentials"
 
 
+def test_machine_config_applies_only_without_a_users_own(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Managed mode: /etc/snowmcp/config.toml (here SNOWMCP_SYSTEM_CONFIG) for users with no config.
+    system = home / "etc-snowmcp.toml"
+    monkeypatch.setenv("SNOWMCP_SYSTEM_CONFIG", str(system))
+    assert config.load().service_url is None
+    system.write_text('service_url = "https://machine.example/"\n')
+    assert config.load().service_url == "https://machine.example"
+    own = home / ".config" / "snowmcp" / "config.toml"
+    own.parent.mkdir(parents=True)
+    own.write_text('timeout = 3\n')  # the user's own file wins whole: the two are never merged
+    assert config.load() == config.Config(service_url=None, timeout=3.0)
+    monkeypatch.delenv("SNOWMCP_SYSTEM_CONFIG")
+    assert config.paths.system_config_file() == Path("/etc/snowmcp/config.toml")
+
+
 def test_key_file_is_0600_in_a_0700_folder_and_logout_removes_it(home: Path) -> None:
     saved = credentials.save("key-123", "alice@example.com", "https://svc.example")
     path = home / ".config" / "snowmcp" / "credentials"

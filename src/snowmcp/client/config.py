@@ -2,6 +2,10 @@
 
 Precedence for the service URL: `--service` flag, then `SNOWMCP_SERVICE_URL`,
 then `service_url` in the config file. Nothing secret lives in this file.
+
+The config file is the user's own `~/.config/snowmcp/config.toml` when it exists, else the
+machine's `/etc/snowmcp/config.toml` (managed mode: one file for every user of the machine);
+the first that exists is used whole, the two are never merged.
 """
 
 from __future__ import annotations
@@ -69,8 +73,16 @@ def _timeout(value: object, where: str) -> float:
     return seconds
 
 
+def find_file() -> Path:
+    """The first config file that exists in lookup order (the user's own if neither does)."""
+    for path in paths.config_files():
+        if path.is_file():
+            return path
+    return paths.config_file()
+
+
 def load(service_override: str | None = None) -> Config:
-    path = paths.config_file()
+    path = find_file()
     data = read_file(path)
     file_url = data.get("service_url")
     if file_url is not None and not isinstance(file_url, str):
@@ -93,6 +105,7 @@ def require_service(cfg: Config) -> str:
     if not cfg.service_url:
         raise ClientError(
             f"no token service configured: pass --service URL, set SNOWMCP_SERVICE_URL, "
-            f"or ask IT to run the onboarding playbook (writes {paths.config_file()})"
+            f"or ask IT to run the onboarding playbook (writes {paths.config_file()} "
+            f"or {paths.system_config_file()})"
         )
     return cfg.service_url

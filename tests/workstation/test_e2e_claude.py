@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import time
@@ -230,64 +229,8 @@ def test_claude_code_connects_from_a_folder_outside_home(world: World) -> None:
     assert not re.search(r"Failed|Pending approval|Needs authentication", out), out
 
 
-@pytest.fixture
-def managed_folder() -> Iterator[Path]:
-    """/etc/claude-code for one test: anything already there is moved aside and put back afterwards."""
-    folder = Path("/etc/claude-code")
-    backup = folder.with_name("claude-code.snowmcp-test-backup")
-    if folder.exists():
-        folder.rename(backup)
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-        if backup.exists():
-            backup.rename(folder)
-
-
-def claude_as(home: Path, world: World, *args: str) -> str:
-    env = dict(world.env, HOME=str(home), DISABLE_TELEMETRY="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-               MCP_TIMEOUT="20000")  # fmt: skip
-    proc = subprocess.run([str(claude_cli()), *args], env=env, cwd=world.outside,
-                          capture_output=True, text=True, timeout=180)  # fmt: skip
-    return proc.stdout + proc.stderr
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="writes /etc/claude-code (CI runs as root)")
-def test_managed_mode_is_enterprise_config_for_every_user(world: World, managed_folder: Path, tmp_path: Path) -> None:
-    from tests.workstation.moduleutil import run_module
-
-    result, _ = run_module(tmp_path, name=SERVER, scope="managed", url=world.server_url,
-                           headers_helper=f"{world.shim} headers")  # fmt: skip
-    managed = managed_folder / "managed-mcp.json"
-    assert result["changed"] and result["path"] == str(managed)
-    info = managed.stat()
-    assert (stat.S_IMODE(info.st_mode), info.st_uid) == (0o644, 0)
-    assert stat.S_IMODE(managed_folder.stat().st_mode) == 0o755
-
-    # alice, signed in, with no server of her own in ~/.claude.json.
-    alice = tmp_path / "alice"
-    shutil.copytree(world.home / ".config" / "snowmcp", alice / ".config" / "snowmcp")
-    got = claude_as(alice, world, "mcp", "get", SERVER)
-    assert "Scope: Enterprise config (managed by your organization)" in got, got
-    assert "✔ Connected" in got, got
-    listed = claude_as(alice, world, "mcp", "list")
-    assert f"{SERVER}: {world.server_url} (HTTP) - ✔ Connected" in listed.splitlines(), listed
-
-    # Someone on the same machine who never signed in: Claude Code only says the server failed;
-    # the helper, run as that user, says the one thing to do, on stderr, with nothing on stdout.
-    carol = tmp_path / "carol"
-    carol.mkdir()
-    listed = claude_as(carol, world, "mcp", "list")
-    assert f"{SERVER}: {world.server_url} (HTTP) - ✘ Failed to connect" in listed.splitlines(), listed
-    helper = subprocess.run([str(world.shim), "headers"], env=dict(world.env, HOME=str(carol)), cwd=world.outside,
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert helper.returncode != 0 and helper.stdout == ""
-    assert helper.stderr.strip().splitlines() == ["snowmcp: not signed in: run `snowmcp login`"], helper.stderr
-
-    # Removing the last entry removes the file the module created: users may add servers again.
-    run_module(tmp_path, name=SERVER, scope="managed", state="absent")
-    assert not managed.exists()
+# Managed mode (/etc/claude-code/managed-mcp.json) with the real CLI: tests/workstation/test_managed.py,
+# the one module that touches that machine-wide folder.
 
 
 def test_mcp_sdk_with_snowmcp_headers_searches_the_seeded_calls(world: World) -> None:

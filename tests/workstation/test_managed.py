@@ -31,7 +31,13 @@ from harness.svc import ServiceProc, service_env, setup_integration
 from tests.workstation.test_e2e_claude import SPEC, claude_cli
 from tests.workstation.wshelpers import ROOT, PlaybookRun, run_playbook, write_inventory
 
-pytestmark = [pytest.mark.claude, pytest.mark.skipif(os.geteuid() != 0, reason="writes /etc/claude-code (CI runs as root)")]
+pytestmark = [
+    pytest.mark.claude,
+    pytest.mark.skipif(os.geteuid() != 0, reason="writes /etc/claude-code (CI runs as root)"),
+    # The module fixture runs two playbooks (one installs the client): ~75 s on an idle 2-core
+    # machine, several times that when the machine is busy with other test workers.
+    pytest.mark.timeout(900),
+]
 
 ETC = Path("/etc/claude-code")
 LOCK = Path("/tmp/snowmcp-tests-etc-claude-code.lock")

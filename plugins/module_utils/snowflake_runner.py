@@ -136,9 +136,10 @@ class Runner:
         self.requests += len(reads)
         self.open_connection()  # once, before the threads share it
         if len(reads) == 1:
-            return [self._fetch(*reads[0], missing_ok=missing_ok)]
+            sql, what = reads[0]
+            return [self._fetch(sql, what, missing_ok=missing_ok)]
         with ThreadPoolExecutor(max_workers=min(READ_PARALLELISM, len(reads))) as pool:
-            return list(pool.map(lambda item: self._fetch(*item, missing_ok=missing_ok), reads))
+            return list(pool.map(lambda item: self._fetch(item[0], item[1], missing_ok=missing_ok), reads))
 
     # ---- writes ----------------------------------------------------------------
     def apply(self, statements: list[str], what: str) -> None:

@@ -52,9 +52,17 @@ def user_servers(inventory: Any, login: str) -> list[dict[str, Any]]:
     return _servers(inv, model.user_servers(inv, users[0])) if len(users) == 1 else []
 
 
-def host_servers(inventory: Any, host: str) -> list[dict[str, Any]]:
+def _login(login: Any) -> str | None:
+    return None if login is None else str(login)
+
+
+def host_servers(inventory: Any, host: str, login: Any = None, present: bool = True) -> list[dict[str, Any]]:
     inv = _inventory(inventory)
-    return _servers(inv, model.host_servers(inv, str(host)))
+    return _servers(inv, model.host_servers(inv, str(host), _login(login), bool(present)))
+
+
+def machine_logins(inventory: Any, host: str, login: Any = None, present: bool = True) -> list[str]:
+    return [u.login for u in model.machine_users(_inventory(inventory), str(host), _login(login), bool(present))]
 
 
 def token_service_role(inventory: Any) -> str:
@@ -84,6 +92,7 @@ class FilterModule:
                 host_users,
                 user_servers,
                 host_servers,
+                machine_logins,
                 token_service_role,
                 token_service_allowed_users,
                 offboarded_logins,

@@ -226,9 +226,19 @@ def host_users(inv: dict[str, Any], host: str, login: str | None = None) -> list
     return [u for u in named if u.host is None] + [u for u in named if u.host == host]
 
 
-def host_servers(inv: dict[str, Any], host: str) -> list[McpServer]:
-    """Every MCP server a present user living on `host` gets, each once, in inventory order."""
+def machine_users(inv: dict[str, Any], host: str, login: str | None = None, present: bool = True) -> list[McpUser]:
+    """The users a machine serves: the present users living on `host`, plus the user `login`
+    being configured there when `present` (they may have no `host`: onboarded with -e mcp_user on
+    their own machine; `present` is the role's state for them, which may override the inventory's)."""
     users = [u for u in host_users(inv, host) if u.present]
+    if login is not None and present:
+        users += [u for u in users_with_login(inv, login) if not any(same_login(u.login, v.login) for v in users)]
+    return users
+
+
+def host_servers(inv: dict[str, Any], host: str, login: str | None = None, present: bool = True) -> list[McpServer]:
+    """Every MCP server the users of `machine_users` get, each once, in inventory order."""
+    users = machine_users(inv, host, login, present)
     return [s for s in mcp_servers(inv) if any(u.reaches(s) for u in users)]
 
 

@@ -209,6 +209,20 @@ def test_the_servers_of_a_host_are_the_union_of_its_present_users() -> None:
     assert model.host_servers(inv, "nobody-here") == []
 
 
+def test_a_machine_serves_its_present_users_and_the_user_being_configured() -> None:
+    inv = inventory()
+    logins = [u.login for u in model.machine_users(inv, "bob-laptop", "BOB@example.com")]
+    assert logins == ["bob@example.com", "dave@example.com"]  # bob lives there: not twice
+    # alice has no host: onboarded on another machine, that machine serves her too.
+    assert [u.login for u in model.machine_users(inv, "other-host", "alice@example.com")] == ["alice@example.com"]
+    assert server_names(model.host_servers(inv, "other-host", "alice@example.com")) == ["gong_mcp", "docs_mcp"]
+    # Being offboarded there (the role's state for her): the machine serves nobody.
+    assert model.machine_users(inv, "other-host", "alice@example.com", present=False) == []
+    assert model.host_servers(inv, "other-host", "alice@example.com", present=False) == []
+    # The role's state may override the inventory's: carol kept present adds her servers.
+    assert server_names(model.host_servers(inv, "bob-laptop", "carol@example.com")) == ["gong_mcp", "docs_mcp", "admin_mcp"]
+
+
 # --- the token service ------------------------------------------------------------------------
 
 

@@ -26,14 +26,12 @@ seed): `python -m harness.demo start` from the repository root:
 files it wrote (checking each pid still runs what we started).
 
 Also used by `$BROWSER` during the demo: `python harness/demo.py browser URL`
-(see `scripted_sign_in`).
+(it signs in through harness/browser.py's scripted browser).
 """
 
 from __future__ import annotations
 
 import argparse
-import html.parser
-import http.cookiejar
 import json
 import os
 import secrets
@@ -333,80 +331,6 @@ def run_step1(settings: Settings) -> None:
 # --------------------------------------------------------------------------- browser sign-in
 
 
-class _FormParser(html.parser.HTMLParser):
-    """Finds the sign-in form: its action and its input fields."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.action: str | None = None
-        self.method = "post"
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attr = {k: v or "" for k, v in attrs}
-        if tag == "form" and self.action is None:
-            self.action = attr.get("action", "")
-            self.method = attr.get("method", "post").lower()
-        elif tag == "input" and attr.get("name"):
-            self.fields[attr["name"]] = attr.get("value", "")
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _request(opener: urllib.request.OpenerDirector, url: str,
-             data: bytes | None = None) -> tuple[int, dict[str, str], str]:  # fmt: skip
-    """One HTTP request without following redirects: (status, headers, body)."""
-    req = urllib.request.Request(url, data=data)  # noqa: S310 - demo URLs are loopback
-    if data is not None:
-        req.add_header("Content-Type", "application/x-www-form-urlencoded")
-    try:
-        with opener.open(req, timeout=30) as resp:
-            return resp.status, dict(resp.headers), resp.read().decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read().decode(errors="replace")
-
-
-def scripted_sign_in(url: str, username: str, password: str, log: list[str] | None = None) -> str:
-    """Act as the user's browser: follow the login URL's redirects and fill in the sign-in form.
-
-    Returns the final URL reached (the CLI's loopback callback). Every hop is
-    a real HTTP request; query strings are logged without their values.
-    """
-    trail = log if log is not None else []
-    # Cookies kept like a browser's: the token service binds a sign-in to the browser that
-    # started it with a cookie set at /v1/login and checked at its callback.
-    opener = urllib.request.build_opener(_NoRedirect, urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-    for _hop in range(10):
-        status, headers, body = _request(opener, url)
-        trail.append(f"GET {_strip_query(url)} -> {status}")
-        if status in (301, 302, 303, 307, 308):
-            url = urllib.parse.urljoin(url, headers.get("Location") or headers.get("location") or "")
-            continue
-        if status == 200 and "<form" in body.lower():
-            form = _FormParser()
-            form.feed(body)
-            fields = dict(form.fields)
-            fields["username"], fields["password"] = username, password
-            target = urllib.parse.urljoin(url, form.action) if form.action else url
-            status, headers, body = _request(opener, target, urllib.parse.urlencode(fields).encode())
-            trail.append(f"POST {_strip_query(target)} (sign-in form) -> {status}")
-            if status not in (301, 302, 303):
-                raise RuntimeError(f"sign-in failed with HTTP {status}: {body[:300]}")
-            url = urllib.parse.urljoin(target, headers.get("Location") or headers.get("location") or "")
-            continue
-        return url
-    raise RuntimeError("too many redirects")
-
-
-def _strip_query(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    keys = [k for k, _value in urllib.parse.parse_qsl(parts.query)]
-    return urllib.parse.urlunsplit(parts._replace(query="&".join(f"{k}=..." for k in keys)))
-
-
 def browser_main(url: str) -> int:
     """`$BROWSER` entry point: sign the demo user in, in the background.
 
@@ -417,7 +341,7 @@ def browser_main(url: str) -> int:
     if os.environ.get("SNOWMCP_DEMO_BROWSER_CHILD") != "1":
         env = dict(os.environ, SNOWMCP_DEMO_BROWSER_CHILD="1")
         subprocess.Popen(  # the log goes to .demo/browser.log
-            [sys.executable, str(Path(__file__).resolve()), "browser", url],
+            [sys.executable, "-m", "harness.demo", "browser", url], cwd=ROOT,
             env=env, start_new_session=True, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -425,14 +349,16 @@ def browser_main(url: str) -> int:
     directory = demo_dir()
     user = os.environ.get("SNOWMCP_DEMO_SIGN_IN_AS", DEMO_USER)
     password = seed_passwords(directory)[user]
-    trail: list[str] = []
+    # The child runs as `-m harness.demo` from the checkout, so the package import works.
+    from harness.browser import sign_in  # the tests' scripted browser: real redirects, the IdP form
+
     try:
-        scripted_sign_in(url, user, password, trail)
-        trail.append("done")
+        sign_in(url, user, password)
+        outcome = f"{user}: signed in (the CLI's loopback callback answered)"
     except Exception as exc:  # logged for the person running the demo
-        trail.append(f"error: {exc}")
+        outcome = f"{user}: error: {exc}"
     with (directory / "browser.log").open("a") as handle:
-        handle.write("\n".join(trail) + "\n")
+        handle.write(outcome + "\n")
     return 0
 
 

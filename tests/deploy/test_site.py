@@ -1,16 +1,18 @@
-"""site.yml on the demo inventory: converge, rotation under load, re-run changes nothing, offboarding.
+"""site.yml on the demo inventory: converge, rotation under load, re-run changes nothing.
 
 The tests in this module run in order on one deployment (module-scoped
 fixture): a real emulator, the token service as a background process deployed
 by the token_service role, a workstation HOME, users signed in through real
 HTTP redirects, and the real `snowmcp` CLI as the load.
 
-Four ansible-playbook runs in all, each proving several points read back from the
+Three ansible-playbook runs in all, each proving several points read back from the
 emulator, the service and the files: site (first converge), rotate_credentials
 rotate=all under load, site again (changes nothing, also after the rotation: nothing
-pending is resumed), site with alice absent. Offboarding's own re-run (changes nothing)
-is tests/deploy/test_directory_site.py::test_next_run_changes_nothing: alice leaves
-there too and the same state=absent entries go through the same roles.
+pending is resumed). Offboarding through site.yml (a `state: absent` user loses her
+grants, her token service record and her Claude Code entries, and the next run changes
+nothing) is tests/deploy/test_directory_site.py: alice leaves there through the same
+`state: absent` entries and the same roles, and more is read back (her delegated
+authorizations, the service's allow-list, her client config).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from harness.procs import BIN
 
@@ -125,7 +126,7 @@ def test_rotation_under_load_fails_no_request(deploy: DemoDeploy, tmp_path: Path
             proc = subprocess.run([str(BIN / "snowmcp"), "token"], env={"HOME": str(home), "PATH": str(BIN)},
                                   capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
             results.append((user, proc.returncode, proc.stderr.strip()[-200:]))
-            time.sleep(0.2)
+            time.sleep(1.0)  # ~3 fetches a second in all: each reload window sees several
 
     threads = [threading.Thread(target=load, args=item, daemon=True) for item in homes.items()]
     for t in threads:
@@ -181,19 +182,3 @@ def test_second_run_changes_nothing(deploy: DemoDeploy) -> None:
     with urllib.request.urlopen(deploy.settings.service_url + "/readyz", timeout=5) as resp:  # noqa: S310
         assert resp.status == 200
     assert set(USERS) <= set(admin_users(deploy))  # the rotated admin key still works, nobody lost
-
-
-def test_offboarded_user_disappears_everywhere(deploy: DemoDeploy, tmp_path: Path) -> None:
-    assert "alice@example.com" in admin_users(deploy)
-    inventory = yaml.safe_load((Path(__file__).resolve().parents[2] / "inventory/demo/group_vars/all/snowmcp.yml").read_text())
-    users = [dict(u, state="absent") if u["login"] == "alice@example.com" else u for u in inventory["mcp_users"]]
-    extra = tmp_path / "offboard.yml"
-    extra.write_text(yaml.safe_dump({"mcp_users": users}))
-    deploy.playbook("snowmcp.core.site", "-e", f"@{extra}")
-    assert "MCP_USERS" not in user_roles(deploy, "alice@example.com")
-    assert "MCP_USERS" in user_roles(deploy, "BOB@EXAMPLE.COM")
-    assert "alice@example.com" not in admin_users(deploy)
-    assert "bob@example.com" in admin_users(deploy)
-    assert "GONG_MCP" not in claude_servers(deploy.settings.home)
-    # That offboarding is idempotent too (the next run changes nothing) is test_directory_site's
-    # test_next_run_changes_nothing: alice is offboarded there by the same state=absent path.

@@ -201,16 +201,21 @@ def test_unknown_user_and_bad_service_url_fail_clearly(fresh_home: Path) -> None
     assert snapshot(fresh_home) == {}
 
 
-def test_zsh_fish_and_home_mcp_json_on_request_then_offboard(fresh_home: Path) -> None:
-    inventory = write_inventory(fresh_home.parent / "inv.yml", VARS)
-    extra = ("-e", "mcp_user=bob@example.com", "-e", '{"mcp_workstation_shells": ["zsh", "fish"]}',
+def test_hosts_limit_zsh_fish_and_home_mcp_json_then_offboard(fresh_home: Path) -> None:
+    # bob lives on bob-laptop; nobody on localhost (no mcp_user given); other-host is left out by --limit.
+    inventory = write_inventory(fresh_home.parent / "inv.yml", VARS, hosts=("localhost", "bob-laptop", "other-host"))
+    extra = ("--limit", "bob-laptop,localhost", "-e", '{"mcp_workstation_shells": ["zsh", "fish"]}',
              "-e", "mcp_workstation_write_home_mcp_json=true", *NO_INSTALL)  # fmt: skip
-    run_playbook(fresh_home, inventory, *extra).ok()
+    run = run_playbook(fresh_home, inventory, *extra).ok()
+    recap = dict(re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", run.output, re.MULTILINE))
+    assert recap.keys() == {"localhost", "bob-laptop"}, run.output[-3000:]
+    assert recap["localhost"] == "0" and int(recap["bob-laptop"]) > 0
     helper = f"{fresh_home}/.local/bin/snowmcp headers"
     entry = {"type": "http", "url": url("gong_mcp"), "headersHelper": helper}
-    # bob's `servers` list narrows what his roles allow.
+    # bob's, not alice's (alice has no host); his `servers` list narrows what his roles allow.
     assert json.loads((fresh_home / ".claude.json").read_text()) == {"mcpServers": {"gong_mcp": entry}}
     assert json.loads((fresh_home / ".mcp.json").read_text()) == {"mcpServers": {"gong_mcp": entry}}
+    assert 'login = "bob@example.com"' in (fresh_home / ".config/snowmcp/config.toml").read_text()
     assert f"SNOWMCP_SERVICE_URL={SERVICE}; export" in (fresh_home / ".zshrc").read_text()
     fish = (fresh_home / ".config/fish/conf.d/snowmcp.fish").read_text()
     assert f"set -gx SNOWMCP_SERVICE_URL {SERVICE}" in fish and "function refresh_mcp" in fish
@@ -231,15 +236,3 @@ def test_check_mode_on_a_fresh_home_writes_nothing(fresh_home: Path) -> None:
     run = run_playbook(fresh_home, inventory, "--check", "-e", "mcp_user=alice@example.com", *NO_INSTALL).ok()
     assert run.changed > 0
     assert snapshot(fresh_home) == {}
-
-
-def test_hosts_get_only_their_own_users_and_limit_picks_the_hosts(fresh_home: Path) -> None:
-    # bob lives on bob-laptop; nobody on localhost (no mcp_user given); other-host is left out by --limit.
-    inventory = write_inventory(fresh_home.parent / "inv.yml", VARS, hosts=("localhost", "bob-laptop", "other-host"))
-    run = run_playbook(fresh_home, inventory, "--limit", "bob-laptop,localhost", *NO_INSTALL).ok()
-    recap = dict(re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", run.output, re.MULTILINE))
-    assert recap.keys() == {"localhost", "bob-laptop"}, run.output[-3000:]
-    assert recap["localhost"] == "0" and int(recap["bob-laptop"]) > 0
-    claude = json.loads((fresh_home / ".claude.json").read_text())
-    assert list(claude["mcpServers"]) == ["gong_mcp"]  # bob's, not alice's (alice has no host)
-    assert 'login = "bob@example.com"' in (fresh_home / ".config/snowmcp/config.toml").read_text()

@@ -32,9 +32,11 @@ demo-stop: venv
 
 # Everything CI runs. Extra pytest flags: make test PYTEST_ARGS='-k oauth -x'
 # harness/provision.sh first: redis-server, npm and the Claude Code CLI, or one line saying what to install.
-# Two xdist workers by default (most tests wait on other processes); modules stay whole on a
-# worker (tests/conftest.py, bench/test_suite.md). One process: make test TEST_WORKERS=0.
-TEST_WORKERS ?= 2
+# Three xdist workers on two cores by default: the third fills the time the others wait on
+# tokens expiring and services starting (quiet 2-core figures: 3 workers 498 s, 2 workers
+# 573 s; bench/test_suite.md). Modules stay whole on a worker (tests/conftest.py).
+# One process: make test TEST_WORKERS=0.
+TEST_WORKERS ?= 3
 test: venv
 	@harness/provision.sh
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)

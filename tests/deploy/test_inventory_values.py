@@ -41,7 +41,6 @@ def test_service_settings_follow_the_model(tmp_path: Path) -> None:
     assert env["SNOWMCP_ALLOWED_USERS"] == "alice@example.com,carol@example.com"
 
 
-def test_an_explicit_host_gets_no_invented_port(tmp_path: Path) -> None:
-    connection = {"account": "A", "host": "snowflake.internal", "protocol": "https"}
-    env = service_env(tmp_path, snowflake_connection=connection)
-    assert env["SNOWMCP_SNOWFLAKE_URL"] == "https://snowflake.internal"
+# No `:443` after an explicit host: the service's URL is account_url's (asserted above), and
+# tests/ansible/test_inventory_model.py::test_account_url_is_what_both_plays_used_to_disagree_on
+# checks that rule on the filter itself (a second render proved nothing more).

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import subprocess
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,21 @@ def test_shell_block_sets_path_service_and_refresh_mcp(alice: Onboarded) -> None
     proc = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], env={"HOME": str(alice.home), "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=30)  # fmt: skip
     assert proc.stdout.split() == [SERVICE, str(alice.home / ".local/bin/snowmcp"), "function"], proc.stderr
+
+
+def test_new_contents_under_the_same_version_are_reinstalled(alice: Onboarded, tmp_path: Path) -> None:
+    # Changed sources, same version: pip keeps an installed copy of that version, so the role
+    # must reinstall the copied wheel (and only then: a first install is one pip run).
+    (built,) = alice.wheel_cache.glob("*/snowmcp-*.whl")
+    rebuilt = tmp_path / built.name
+    with zipfile.ZipFile(built) as src, zipfile.ZipFile(rebuilt, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(item, data + b"# rebuilt\n" if item.filename == "snowmcp/client/__init__.py" else data)
+    run = alice.run("-e", f"snowmcp_wheel_path={rebuilt}").ok()
+    assert run.changed == 2, run.output[-4000:]  # the copy and the reinstall, nothing else
+    (installed,) = (alice.home / ".local/share/snowmcp/lib").glob("python3.*/site-packages/snowmcp/client/__init__.py")
+    assert installed.read_text().endswith("# rebuilt\n")
 
 
 def test_a_dropped_server_or_a_lost_role_removes_only_that_server(alice: Onboarded) -> None:

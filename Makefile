@@ -47,6 +47,8 @@ lint: venv $(MYPY39)
 	MYPYPATH=collections $(MYPY39) --python-version 3.9 --python-executable $(BIN)/python --explicit-package-bases \
 	  -p snowmcp.client -m snowmcp -m snowmcp._files -m snowmcp.service -m snowmcp.emulator \
 	  -m ansible_collections.snowmcp.core.plugins.modules.claude_mcp_server \
+	  -m ansible_collections.snowmcp.core.plugins.modules.claude_mcp_info \
+	  -m ansible_collections.snowmcp.core.plugins.module_utils.claude_config \
 	  -m ansible_collections.snowmcp.core.plugins.modules.claude_managed_settings
 	MYPYPATH=collections $(BIN)/mypy --explicit-package-bases -p ansible_collections.snowmcp.core.plugins
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/ansible-lint --offline

@@ -144,13 +144,17 @@ reserialized:
 
 import json
 import os
-import pwd
 import re
 import stat
-import sys
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.snowmcp.core.plugins.module_utils.claude_config import (
+    ClaudeConfigError,
+    managed_path,
+    own_home,
+    read_config,
+)
 from ansible_collections.snowmcp.core.plugins.module_utils.private_file import write_private_file
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -328,22 +332,6 @@ def masked(entry: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def own_home() -> str:
-    """The running user's home as `~` means it: $HOME, else the password database."""
-    return os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir
-
-
-MANAGED_FILES = {
-    "darwin": "/Library/Application Support/ClaudeCode/managed-mcp.json",
-    "linux": "/etc/claude-code/managed-mcp.json",  # also WSL
-}
-
-
-def managed_path() -> str:
-    """Where Claude Code reads the machine's managed MCP servers, on this OS."""
-    return MANAGED_FILES["darwin" if sys.platform == "darwin" else "linux"]
-
-
 def target_path(params: dict[str, Any]) -> str:
     if params["path"]:
         path = params["path"]
@@ -369,27 +357,10 @@ def parse_mode(module: AnsibleModule, raw: Any) -> int:
 def read(module: AnsibleModule, path: str) -> tuple[str | None, dict[str, Any] | None]:
     """The file's text and parsed object (None, None when missing); fails on anything unsafe."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return None, None
-    except UnicodeDecodeError as exc:
-        module.fail_json(msg=f"{path} is not UTF-8 text ({exc.reason}); left untouched", path=path)
-    except OSError as exc:
-        module.fail_json(msg=f"cannot read {path}: {exc.strerror}", path=path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        module.fail_json(
-            msg=f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "left untouched - fix or move it, then run again",
-            path=path,
-        )
-    if not isinstance(data, dict):
-        module.fail_json(msg=f"{path}: the top level is not a JSON object; left untouched", path=path)
-    if "mcpServers" in data and not isinstance(data["mcpServers"], dict):
-        module.fail_json(msg=f"{path}: mcpServers is not a JSON object; left untouched", path=path)
-    return text, data
+        return read_config(path)
+    except ClaudeConfigError as exc:
+        module.fail_json(msg=str(exc), path=path)
+        raise AssertionError("unreachable") from None
 
 
 def desired_entry(params: dict[str, Any]) -> dict[str, Any]:

@@ -236,10 +236,11 @@ def test_managed_scope_writes_a_world_readable_file_and_keeps_other_entries(tmp_
 
 
 def test_managed_scope_targets_the_file_claude_code_reads_on_each_os(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ansible_collections.snowmcp.core.plugins.module_utils import claude_config
     from ansible_collections.snowmcp.core.plugins.modules import claude_mcp_server as mod
 
     params = {"path": None, "scope": "managed", "home": None, "project_dir": None}
-    monkeypatch.setattr(mod.sys, "platform", "linux")
+    monkeypatch.setattr(claude_config.sys, "platform", "linux")
     assert mod.target_path(params) == "/etc/claude-code/managed-mcp.json"
-    monkeypatch.setattr(mod.sys, "platform", "darwin")
+    monkeypatch.setattr(claude_config.sys, "platform", "darwin")
     assert mod.target_path(params) == "/Library/Application Support/ClaudeCode/managed-mcp.json"

@@ -68,7 +68,8 @@ def write_seed(path: Path, seed: dict[str, Any]) -> Path:
 def expected(seed: dict[str, Any]) -> tuple[set[str], set[str]]:
     """(logins that hold a mapped role and are enabled, logins that hold one but are disabled)."""
     mapped_groups = {"DATA_ANALYSTS", "OKTA_EMEA_ANALYSTS", "ANALYSTS"}
-    present, disabled = set(), set()
+    present: set[str] = set()
+    disabled: set[str] = set()
     for user in seed["users"]:
         if mapped_groups & set(user.get("roles") or []):
             (disabled if user.get("disabled") else present).add(user["login_name"])

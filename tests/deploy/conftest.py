@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 
 from harness import demo
-from harness.procs import BIN, ROOT, Emulator, free_port
+from harness.procs import BIN, ROOT, Emulator
 
 
 @dataclass
@@ -41,13 +40,17 @@ class DemoDeploy:
 
         Returns {"plays": {name: changed results}, "stdout"}.
         """
-        cmd = [str(BIN / "ansible-playbook"), playbook, *args]
-        proc = subprocess.run(cmd, cwd=self.playbooks, env=self.env(), capture_output=True, text=True, timeout=600,
-                              check=False)  # fmt: skip
+        proc = self.run(playbook, *args)
         if proc.returncode != 0:
             raise AssertionError(f"{playbook} failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
         assert "[WARNING]" not in proc.stdout + proc.stderr, proc.stderr
         return {"plays": parse_plays(proc.stdout), "stdout": proc.stdout}
+
+    def run(self, playbook: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """The ansible-playbook run itself, whatever its outcome."""
+        cmd = [str(BIN / "ansible-playbook"), playbook, *args]
+        return subprocess.run(cmd, cwd=self.playbooks, env=self.env(), capture_output=True, text=True, timeout=900,
+                              check=False)  # fmt: skip
 
     def credentials(self) -> dict[str, Any]:
         return demo.service_credentials(self.dir)
@@ -110,24 +113,6 @@ def user_folder(directory: Path, collections: Path, wheel_cache: Path) -> Path:
         f"snowmcp_wheel_cache_dir: {wheel_cache}\n"
     )
     return folder
-
-
-@pytest.fixture(scope="module")
-def deploy(tmp_path_factory: pytest.TempPathFactory, installed_collection: Path, wheel_cache: Path) -> Iterator[DemoDeploy]:
-    """The emulator (demo seed, fresh passwords) and settings for inventory/demo; stops the service after."""
-    directory = tmp_path_factory.mktemp("demo")
-    os.chmod(directory, 0o700)
-    passwords = demo.make_seed(directory)
-    # Short access tokens so the service refreshes while tests run (margin 60 s: every ~5 s).
-    emu = Emulator(directory / "emulator", seed=directory / "emulator-seed.yml", extra_args=["--access-token-ttl", "65"])
-    emu.start()
-    settings = demo.write_settings(directory, emu.port, free_port(), passwords)
-    folder = user_folder(directory, installed_collection, wheel_cache)
-    try:
-        yield DemoDeploy(directory, emu, settings, folder)
-    finally:
-        demo.stop(directory)
-        emu.stop()
 
 
 def sign_in(deploy: DemoDeploy, login: str, home: Path) -> None:

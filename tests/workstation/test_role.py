@@ -187,7 +187,7 @@ def test_offboarding_removes_exactly_what_was_added(alice: Onboarded) -> None:
     assert run.changed > 0
     assert snapshot(alice.home) == alice.before
     assert (alice.home / ".claude.json").read_text() == CLAUDE_STATE
-    # That a re-run then changes nothing is site.yml's: tests/deploy/test_directory_site.py's
+    # That a re-run then changes nothing is site.yml's: tests/deploy/test_site.py's
     # test_next_run_changes_nothing runs this role after the same offboarding.
 
 

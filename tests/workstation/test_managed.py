@@ -226,6 +226,12 @@ def test_signed_in_user_gets_the_enterprise_server_connected(machine: Machine) -
     assert "✔ Connected" in got.stdout, got.stdout + got.stderr
     listed = machine.as_user(alice, str(claude_cli()), "mcp", "list").stdout
     assert f"GONG_MCP: {machine.url('GONG_MCP')} (HTTP) - ✔ Connected" in listed.splitlines(), listed
+    # `snowmcp status` finds her servers in the machine's file (she has none of her own).
+    status = json.loads(machine.as_user(alice, shim, "status", "--json").stdout)
+    assert status["signed_in"] is True
+    assert {(s["name"], s["scope"]) for s in status["servers"]} == {("GONG_MCP", "managed"), ("ADMIN_MCP", "managed")}
+    shown = machine.as_user(alice, shim, "status").stdout.splitlines()
+    assert f"  - GONG_MCP: {machine.url('GONG_MCP')} ({ETC / 'managed-mcp.json'})" in shown, shown
 
 
 def test_user_who_has_not_signed_in_is_told_to_run_snowmcp_login(machine: Machine) -> None:

@@ -14,6 +14,7 @@ only the service URL. The API key always stays per user, under the user's own ho
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 CONFIG_DIR_ENV = "SNOWMCP_CONFIG_DIR"
@@ -50,3 +51,14 @@ def credentials_file() -> Path:
 def claude_user_config() -> Path:
     """Claude Code's user-scope file (its `mcpServers` apply in every folder)."""
     return Path.home() / ".claude.json"
+
+
+def claude_managed_config() -> Path:
+    """Claude Code's machine-wide `managed-mcp.json` (IT's servers; written in managed mode).
+
+    The same two places as the collection's module_utils/claude_config.py: the client cannot
+    import the collection, and Claude Code fixes these paths per OS.
+    """
+    if sys.platform == "darwin":
+        return Path("/Library/Application Support/ClaudeCode/managed-mcp.json")
+    return Path("/etc/claude-code/managed-mcp.json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from snowmcp.client import config, credentials, paths, service_api
@@ -12,10 +13,10 @@ from snowmcp.client.errors import ClientError
 WARN_DAYS = 7
 
 
-def configured_servers() -> list[dict[str, str]]:
-    """Claude Code user-scope servers whose headers come from this CLI."""
+def servers_in(path: Path, scope: str) -> list[dict[str, str]]:
+    """The file's MCP servers whose headers come from this CLI (none if it is missing or unreadable)."""
     try:
-        data = json.loads(paths.claude_user_config().read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
     servers = data.get("mcpServers") if isinstance(data, dict) else None
@@ -25,8 +26,14 @@ def configured_servers() -> list[dict[str, str]]:
     for name, entry in servers.items():
         helper = entry.get("headersHelper", "") if isinstance(entry, dict) else ""
         if isinstance(helper, str) and "snowmcp" in helper and helper.rstrip().endswith(" headers"):
-            found.append({"name": str(name), "url": str(entry.get("url", ""))})
+            found.append({"name": str(name), "url": str(entry.get("url", "")), "scope": scope})
     return found
+
+
+def configured_servers() -> list[dict[str, str]]:
+    """Claude Code servers using this CLI: the user's own (`~/.claude.json`), then the machine's
+    (`managed-mcp.json`, where a machine set up in managed mode lists them)."""
+    return servers_in(paths.claude_user_config(), "user") + servers_in(paths.claude_managed_config(), "managed")
 
 
 def collect(service_override: str | None) -> dict[str, Any]:
@@ -97,8 +104,9 @@ def render(report: dict[str, Any]) -> str:
     if "days_left" in report:
         lines.append(f"sign-in left: {report['days_left']} days")
     servers = report.get("servers") or []
-    lines.append(f"servers:      {len(servers)} configured in {paths.claude_user_config()}")
-    lines.extend(f"  - {s['name']}: {s['url']}" for s in servers)
+    places = {"user": paths.claude_user_config(), "managed": paths.claude_managed_config()}
+    lines.append(f"servers:      {len(servers)} configured" + ("" if servers else f" in {' or '.join(map(str, places.values()))}"))
+    lines.extend(f"  - {s['name']}: {s['url']} ({places[s.get('scope', 'user')]})" for s in servers)
     lines.extend(f"warning: {w}" for w in report["warnings"])
     lines.extend(f"problem: {p}" for p in report["problems"])
     return "\n".join(lines)

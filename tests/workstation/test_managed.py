@@ -244,6 +244,19 @@ def test_user_who_has_not_signed_in_is_told_to_run_snowmcp_login(machine: Machin
     assert helper.stderr.strip().splitlines() == ["snowmcp: not signed in: run `snowmcp login`"], helper.stderr
 
 
+def test_onboarding_one_user_without_host_keeps_the_other_users_servers(machine: Machine) -> None:
+    # IT onboards the users of a shared machine one at a time (-e mcp_user) without giving them
+    # `host`: the run cannot tell who else lives here, so bob's ADMIN_MCP (alice lacks it) must stay.
+    hostless = json.dumps({"mcp_users": [{k: v for k, v in u.items() if k != "host"} for u in (ALICE, BOB)]})
+    settings_before = settings_json()
+    run = machine.play("-e", "mcp_workstation_scope=managed", "-e", "mcp_workstation_managed_allowlist=true",
+                       "-e", hostless, "-e", "mcp_user=alice@example.com").ok()  # fmt: skip
+    assert set(managed_json()["mcpServers"]) == {"it-tools", "GONG_MCP", "ADMIN_MCP"}
+    assert settings_json() == settings_before
+    assert (machine.system_bin / "snowmcp").is_symlink()
+    assert run.changed == 0, run.output[-3000:]
+
+
 def test_offboarding_then_switching_back_to_user_mode(machine: Machine) -> None:
     gone = json.dumps({"mcp_users": [ALICE, dict(BOB, state="absent")]})
     machine.play("-e", "mcp_workstation_scope=managed", "-e", "mcp_workstation_managed_allowlist=true", "-e", gone).ok()

@@ -5,7 +5,8 @@ collection tarball built and installed with ansible-galaxy, `ansible-playbook
 snowmcp.core.<name>` from a playbook folder of the user's own (tests/deploy/conftest.py).
 Behind it: a real emulator seeded the way Entra ID / Okta provisioning leaves an
 account (the demo users plus 1,100 SCIM users), the token service as a background
-process deployed by the token_service role, a workstation HOME, users signed in
+process deployed by the token_service role and installed its default way (the wheel built
+from the collection's sources, into its own venv), a workstation HOME, users signed in
 through real HTTP redirects, and the real `snowmcp` CLI as the load.
 
 The inventory is the demo's, with its users coming from the identity provider: the
@@ -73,6 +74,10 @@ def write_inventory(deploy: DemoDeploy, roles: dict[str, list[str]]) -> None:
     vars_file = inv / "group_vars" / "all" / "snowmcp.yml"
     group_vars = yaml.safe_load(vars_file.read_text())
     group_vars["mcp_users"] = OVERLAY
+    # The service installed the default way: the wheel the controller builds from the collection's
+    # sources, installed with its extras into <dir>/venv (dependencies from the host's index).
+    service = {k: v for k, v in group_vars["token_service"].items() if k not in ("venv", "install")}
+    group_vars["token_service"] = dict(service, python=str(BIN / "python"))
     vars_file.write_text(yaml.safe_dump(group_vars, sort_keys=False))
     settings = deploy.dir / "settings.json"
     source = {
@@ -173,9 +178,14 @@ def test_first_run_converges_everything(deploy: DemoDeploy) -> None:
     deploy.playbook("snowmcp.core.site")
     # Snowflake: every holder of a mapped role and carol, nobody else, read back through the real connector.
     assert mcp_holders(deploy) == set(want.values())
-    # Token service: ready, allow-list = those users, settings file private, secrets not in the log.
+    # Token service: ready, run by Gunicorn from its own venv (the collection's wheel), allow-list =
+    # those users, settings file private, secrets not in the log.
     with urllib.request.urlopen(deploy.settings.service_url + "/readyz", timeout=5) as resp:  # noqa: S310
         assert resp.status == 200
+    venv = deploy.dir / "service" / "venv"
+    master = int((deploy.dir / "service" / "data" / "gunicorn.pid").read_text().split()[0])
+    assert str(venv / "bin") in Path(f"/proc/{master}/cmdline").read_bytes().decode(errors="replace")
+    assert [w.name for w in (venv / "wheels").glob("snowmcp-*.whl")] != []
     assert allowed_logins(deploy) == {login.lower() for login in want}
     env_file = deploy.dir / "service" / "service.env"
     assert env_file.stat().st_mode & 0o077 == 0

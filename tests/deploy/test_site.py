@@ -23,7 +23,8 @@ Four ansible-playbook runs in all, each proving several points read back from th
 emulator, the service and the files: site (first converge), site after SCIM removed
 alice from her group and disabled another user (offboarding everywhere),
 rotate_credentials rotate=all under load, site -vvv (changes nothing: offboarding and
-the rotation both left a converged deployment, and nothing pending is resumed).
+the rotation both left a converged deployment, and nothing pending is resumed); a fifth,
+with a typo in the source, stops at its first task.
 """
 
 from __future__ import annotations

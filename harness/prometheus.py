@@ -51,8 +51,7 @@ class Prometheus:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         config = {
-            "global": {"scrape_interval": self.interval, "evaluation_interval": self.interval,
-                       "scrape_timeout": self.interval},  # fmt: skip
+            "global": {"scrape_interval": self.interval, "evaluation_interval": self.interval, "scrape_timeout": self.interval},
             "rule_files": [str(p) for p in self.rule_files],
             "scrape_configs": [{"job_name": self.job, "static_configs": [{"targets": self.targets}]}],
         }

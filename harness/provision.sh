@@ -22,6 +22,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
 fi
 
+# Prometheus's server and promtool (Debian's `prometheus` package ships both): tests/monitoring
+# checks the shipped alert rules with promtool and runs a real Prometheus against the service.
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "provision: apt-get install prometheus"
+    apt-get update -qq
+    # No recommends: they pull node-exporter and friends, which the tests do not use.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+  command -v promtool >/dev/null && command -v prometheus >/dev/null || {
+    echo "make test needs prometheus and promtool on PATH (Debian/Ubuntu: sudo apt-get install prometheus; macOS: brew install prometheus) and re-run" >&2
+    exit 1
+  }
+fi
+
 # The Claude Code CLI, once per checkout (the end-to-end tests use this copy).
 claude=.cache/claude-code/node_modules/.bin/claude
 if [ ! -x "$claude" ]; then

@@ -72,7 +72,7 @@ def test_every_alert_has_a_runbook_entry() -> None:
     alerts_section = doc.split("\n## Alerts\n", 1)[1].split("\n## ", 1)[0]
     anchors = {_anchor(h): body for h, body in
                zip(re.findall(r"^### (.+)$", alerts_section, re.M),
-                   re.split(r"^### .+$", alerts_section, flags=re.M)[1:])}  # fmt: skip
+                   re.split(r"^### .+$", alerts_section, flags=re.M)[1:], strict=True)}  # fmt: skip
     for alert in alerts():
         name = alert["alert"]
         url = alert["annotations"]["runbook_url"]

@@ -21,9 +21,11 @@ from starlette.routing import Route
 from snowmcp.service.audit import AuditLog
 from snowmcp.service.config import Settings, normalise_login
 from snowmcp.service.crypto import KeyRing, hash_secret, same
+from snowmcp.service.httpmetrics import ResponseCounter
 from snowmcp.service.limits import ClientAddress, RequestLimits
 from snowmcp.service.login import BrowserBinding, LoginError, LoginFlow
 from snowmcp.service.metrics import Metrics
+from snowmcp.service.openapi import openapi_document
 from snowmcp.service.ratelimit import AuthFailLimiter, RateLimiter, RecentKeys
 from snowmcp.service.snowflake_oauth import SnowflakeOAuth
 from snowmcp.service.store import Store, StoreError, UserRecord, open_store
@@ -428,6 +430,7 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        Route("/openapi.json", openapi_document),
         Route("/v1/login", login),
         Route("/v1/oauth/callback", callback),
         Route("/v1/login/exchange", exchange, methods=["POST"]),
@@ -442,7 +445,8 @@ def build_app(settings: Settings, store: Store | None = None) -> Starlette:
         max_headers=settings.max_headers, read_timeout=settings.read_timeout,
         client=ClientAddress(settings.trusted_proxies),
     )  # fmt: skip
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[limits],
+    # ResponseCounter first (outermost): it counts the limits' refusals too.
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(ResponseCounter), limits],
                     exception_handlers={StoreError: store_down, HTTPException: http_error})  # fmt: skip
     app.state.settings = settings
     app.state.given_store = store

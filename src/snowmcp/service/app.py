@@ -383,7 +383,9 @@ async def metrics(request: Request) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     codes = {404: "not_found", 405: "method_not_allowed"}
-    return error(status, codes.get(status, "error"), str(getattr(exc, "detail", "error")))
+    # Starlette's 405 carries `Allow` (RFC 9110 requires it): keep the exception's headers.
+    headers = getattr(exc, "headers", None)
+    return error(status, codes.get(status, "error"), str(getattr(exc, "detail", "error")), dict(headers) if headers else None)
 
 
 async def store_down(request: Request, exc: Exception) -> Response:

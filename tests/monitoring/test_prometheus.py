@@ -5,7 +5,8 @@ backoff shortened so failing refreshes are retried every fraction of a second), 
 scraping it every second and evaluating a test copy of the shipped rules every second.
 The copy differs from the shipped file only in `for:` (0s): what promtool unit-tests is
 the shipped file (test_alerts.py). While the emulator refuses refreshes (503 from its
-token endpoint), SnowmcpRefreshFailuresRising must fire, read back from /api/v1/alerts.
+token endpoint), SnowmcpRefreshFailuresRising must fire, and SnowmcpHigh5xxRate once the
+cached token expires and /v1/token answers 503 - read back from /api/v1/alerts.
 The dashboard's queries run through the same Prometheus (the PromQL parser that will run
 them) and may name only metrics a scrape of the running service lists.
 """
@@ -34,6 +35,7 @@ from harness.svc import ServiceProc, service_env, setup_integration
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "monitoring" / "grafana" / "snowmcp-token-service.json"
 ALERT = "SnowmcpRefreshFailuresRising"
+ALERT_5XX = "SnowmcpHigh5xxRate"
 # Grafana's macros are not PromQL: what Grafana puts in their place before sending a query.
 PROMETHEUS_OWN = {"up"}  # what Prometheus records about each scrape itself
 GRAFANA_MACROS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
@@ -89,7 +91,7 @@ def rule_state(prom: Prometheus, name: str) -> dict[str, Any]:
     return dict(rules[0])
 
 
-def test_refresh_failure_alert_fires_while_snowflake_refuses_refreshes(stack: Stack) -> None:
+def test_refresh_failure_and_5xx_alerts_fire_while_snowflake_refuses_refreshes(stack: Stack) -> None:
     prom, svc, emu = stack.prom, stack.svc, stack.emu
     # Prometheus scrapes the service and loaded every shipped rule, all healthy and quiet.
     prom.wait_for(lambda: [t for t in prom.api("targets")["activeTargets"] if t["health"] == "up"], what="healthy target")
@@ -102,24 +104,31 @@ def test_refresh_failure_alert_fires_while_snowflake_refuses_refreshes(stack: St
 
     emu.set_faults(status=503)  # Snowflake's token endpoint refuses every refresh
     try:
+        # /v1/token retries the refresh on each call once the token is stale (2 s), and answers
+        # 503 once it has expired (4 s): both alerts must fire.
         deadline = time.monotonic() + 90
-        alerts: list[dict[str, Any]] = []
-        while time.monotonic() < deadline and not alerts:
-            svc.request("GET", "/v1/token", stack.key)  # stale after 2 s: each call may retry the refresh
+        fired: dict[str, list[dict[str, Any]]] = {}
+        while time.monotonic() < deadline and len(fired) < 2:
+            svc.request("GET", "/v1/token", stack.key)
             time.sleep(0.3)
-            alerts = firing(prom, ALERT)
-        assert alerts, f"{ALERT} never fired; rule: {rule_state(prom, ALERT)}\nlog:\n{prom.log.read_text()[-3000:]}"
+            fired = {name: found for name in (ALERT, ALERT_5XX) if (found := firing(prom, name))}
+        assert len(fired) == 2, f"fired: {sorted(fired)}; rules: {rule_state(prom, ALERT)} {rule_state(prom, ALERT_5XX)}"
     finally:
         emu.set_faults()
-    (alert,) = alerts
+    (alert,) = fired[ALERT]
     assert alert["labels"] == {"alertname": ALERT, "job": "snowmcp", "severity": "warning"}
     assert float(alert["value"]) > 0.1
     assert alert["annotations"]["runbook_url"].endswith("#snowmcprefreshfailuresrising")
-    # The service really failed refreshes at Snowflake: its own counter, read back from Prometheus.
+    (alert_5xx,) = fired[ALERT_5XX]
+    assert alert_5xx["labels"] == {"alertname": ALERT_5XX, "job": "snowmcp", "severity": "critical"}
+    # The service really failed refreshes at Snowflake and answered 503: its own counters, read
+    # back from Prometheus.
     failed = prom.api("query", query='sum(snowmcp_refreshes_total{job="snowmcp", result="transient"})')["result"]
     assert failed and float(failed[0]["value"][1]) >= 2
-    # ...and the emulator answered the refresh grant with the injected 503.
-    assert any(k.startswith("refresh_token") for k in emu.stats().get("token_requests", {})), emu.stats()
+    answered = prom.api("query", query='sum(snowmcp_http_responses_total{job="snowmcp", code="503"})')["result"]
+    assert answered and float(answered[0]["value"][1]) >= 1
+    # ...and the emulator saw the refresh grants it refused.
+    assert emu.stats()["token_requests"].get("refresh_token:fault", 0) >= 2, emu.stats()
 
 
 def exported(svc: ServiceProc) -> set[str]:

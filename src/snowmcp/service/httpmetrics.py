@@ -36,7 +36,7 @@ class ResponseCounter:
             await send(message)
 
         try:
-            await self.app(scope, receive, send=counting_send)
+            await self.app(scope, receive, counting_send)
         except Exception:
             # Starlette's ServerErrorMiddleware, outside this one, answers 500 for what escapes here.
             if not started:

@@ -28,7 +28,9 @@ HEADER = """\
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        # Lists indented under their key, as yamllint (ansible-lint) and kubectl users expect.
+        super().increase_indent(flow, False)
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import subprocess
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -150,3 +151,19 @@ def test_the_document_is_served_with_this_service_as_server(live: Live) -> None:
         served = json.load(resp)
     assert served["servers"] == [{"url": live.svc.url, "description": "this token service"}]
     assert {k: v for k, v in served.items() if k != "servers"} == {k: v for k, v in document().items() if k != "servers"}
+
+
+def test_the_limits_answers_are_counted_and_documented(live: Live) -> None:
+    """What RequestLimits refuses before any route (schemathesis sends no such request) is
+    counted in snowmcp_http_responses_total like any answer, and is the documented 413."""
+    before = counters(live.svc).get(("413",), 0.0)
+    req = urllib.request.Request(live.svc.url + "/v1/login/exchange", data=b"{" + b" " * 8192 + b"}",  # noqa: S310
+                                 headers={"Content-Type": "application/json"}, method="POST")  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req, timeout=10)  # noqa: S310
+    assert refused.value.code == 413
+    body = json.loads(refused.value.read())
+    documented = document()["components"]["responses"]["TooLarge"]["content"]["application/json"]["schema"]
+    assert body["error"] in documented["properties"]["error"]["enum"] and set(body) == {"error", "message"}
+    assert "413" in document()["paths"]["/v1/login/exchange"]["post"]["responses"]
+    assert counters(live.svc).get(("413",), 0.0) == before + 1

@@ -38,6 +38,8 @@ ALERT = "SnowmcpRefreshFailuresRising"
 ALERT_5XX = "SnowmcpHigh5xxRate"
 # Grafana's macros are not PromQL: what Grafana puts in their place before sending a query.
 PROMETHEUS_OWN = {"up"}  # what Prometheus records about each scrape itself
+pytestmark = pytest.mark.slow  # the emulator, the service and Prometheus, once for the module
+
 GRAFANA_MACROS = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
 
 

@@ -118,6 +118,7 @@ def schemathesis(live: Live, workdir: Path, admin_key: str, *extra: str) -> tupl
     return result, report
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_every_answer_in_the_document(live: Live, tmp_path: Path) -> None:
     before = counters(live.svc)
     # Every operation but `snowmcp logout` (it would revoke the key half-way), with the right

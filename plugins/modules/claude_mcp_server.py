@@ -457,7 +457,7 @@ def edit(module: AnsibleModule, target: SafeFile, name: str, want: dict[str, Any
             return result
         try:
             if not content_change:
-                assert old_stat is not None  # noqa: S101 - mode_change implies an existing file
+                assert old_stat is not None  # mode_change implies an existing file
                 target.chmod(mode, old_stat)
                 return result
             new_text = updated_text(text, data, name, want, result)
@@ -467,7 +467,7 @@ def edit(module: AnsibleModule, target: SafeFile, name: str, want: dict[str, Any
                 continue
             if new_text is None:
                 # Nothing but our entry was ever in it (we created it): remove the file itself.
-                assert old_stat is not None  # noqa: S101 - only an existing file can hold our entry
+                assert old_stat is not None  # only an existing file can hold our entry
                 target.unlink(old_stat)
                 return result
             target.replace(new_text.encode("utf-8"), mode, old_stat)

@@ -54,3 +54,26 @@ def local_user(prefix: str = "smcp") -> Iterator[LocalUser]:
         yield LocalUser(name, entry.pw_uid, entry.pw_gid)
     finally:
         _run_locked(["userdel", name])
+
+
+def as_user(user: LocalUser | None) -> list[str]:
+    """Command prefix that runs a program with `user`'s uid and gid (nothing for None: as ourselves).
+
+    The test interpreter may live under /root (pyenv), which the account cannot reach: the process
+    keeps CAP_DAC_READ_SEARCH (read and search, never write) so it can load it, while its uid,
+    and so the client's euid, are the account's.
+    """
+    if user is None:
+        return []
+    return ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups",
+            "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]  # fmt: skip
+
+
+@contextmanager
+def unprivileged() -> Iterator[LocalUser | None]:
+    """An account to run the client as when the tests run as root (CI), else None (we are not root)."""
+    if os.geteuid() != 0:
+        yield None
+        return
+    with local_user() as user:
+        yield user

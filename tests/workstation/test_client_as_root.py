@@ -115,7 +115,7 @@ def bob() -> Iterator[LocalUser]:
 
 
 @pytest.mark.parametrize("where", ["HOME", "the config folder"])
-@pytest.mark.parametrize("argv", [("status", "--json"), ("logout",), ("headers",)])
+@pytest.mark.parametrize("argv", [("status", "--json"), ("logout",), ("headers",)], ids=["status", "logout", "headers"])
 def test_root_refuses_a_home_that_belongs_to_a_user(tmp_path: Path, bob: LocalUser, argv: tuple[str, ...],
                                                     where: str) -> None:  # fmt: skip
     home = tmp_path / "home-bob"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.workstation.localusers import LocalUser, local_user
-from tests.workstation.moduleutil import ROOT, run_module
+from tests.workstation.moduleutil import ROOT, modules_run_by, run_module, run_module_with_ansible
 
 SERVER = ROOT / "plugins" / "modules" / "claude_mcp_server.py"
 INFO = ROOT / "plugins" / "modules" / "claude_mcp_info.py"
@@ -219,3 +219,25 @@ def test_root_owned_folder_links_are_still_followed(tmp_path: Path) -> None:
                            allowed_servers=["GONG_MCP"])  # fmt: skip
     assert result.get("changed") is True, result
     assert json.loads((real / "managed-settings.json").read_text()) == {"allowedMcpServers": [{"serverName": "GONG_MCP"}]}
+
+
+def test_the_descriptor_walk_runs_on_a_python_39_target(tmp_path: Path, python39: Path, home: Path, alice: LocalUser,
+                                                        victim: Path) -> None:  # fmt: skip
+    """macOS's own Python is 3.9: the walk (dir_fd opens, readlink and rename by descriptor) must run
+    there, shipped by Ansible - through a root link (macOS's /Users-like layout) to alice's home,
+    a write that stays alice's, then her swapped-in link refused."""
+    (tmp_path / "homes").symlink_to(tmp_path)  # root's link in root's folder: followed
+    via_link = tmp_path / "homes" / home.name
+    added = run_module_with_ansible(tmp_path, python39, name="gong_mcp", url=URL, home=str(via_link))
+    own = home / ".claude.json"
+    assert added.get("action") == "added" and own.stat().st_uid == alice.uid, added
+    own.unlink()
+    own.symlink_to(victim)
+    alice.own(own)
+    before = fingerprint(victim)
+    result = run_module_with_ansible(tmp_path, python39, name="gong_mcp", url=URL, home=str(via_link))
+    # The ad-hoc output says FAILED! in its header line, not in the result: the message tells.
+    assert result.get("msg") == (f"{via_link / '.claude.json'} is a symbolic link, not a regular file; "
+                                 "refusing to use it; left untouched"), result  # fmt: skip
+    assert fingerprint(victim) == before
+    assert modules_run_by(tmp_path) == ["AnsiballZ_claude_mcp_server.py"] * 2

@@ -123,8 +123,7 @@ def test_root_refuses_a_home_that_belongs_to_a_user(tmp_path: Path, bob: LocalUs
     _evil, marker = plant(home)
     env = {}
     if where == "HOME":
-        for dirpath, dirnames, filenames in os.walk(home):
-            bob.own(Path(dirpath), *(Path(dirpath) / n for n in dirnames + filenames))
+        bob.own_tree(home)
         folder = home
     else:
         # HOME is root's, but the client's folder (SNOWMCP_CONFIG_DIR) is bob's.

@@ -29,7 +29,15 @@ import secrets
 import stat
 from typing import Any
 
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+# Folders are held with O_PATH where there is one (Linux): it needs only search permission, like
+# an ordinary path lookup, so a walk through a folder that is 0711 (/home on some machines) works
+# for a non-root user as it would by name. Elsewhere (macOS) a folder is opened for reading.
+_DIR_FLAGS = (
+    (os.O_PATH if hasattr(os, "O_PATH") else os.O_RDONLY | os.O_NONBLOCK)
+    | getattr(os, "O_DIRECTORY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+_READ_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
 _MAX_LINK_HOPS = 40  # as the kernel's own limit on symlinks in one lookup
 
@@ -78,8 +86,12 @@ def _open_folder(path: str, create_mode: int | None) -> int:
                 if create_mode is None:
                     raise
                 os.mkdir(comp, create_mode, dir_fd=fd)
+                made = os.open(comp, _READ_DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
+                try:
+                    os.fchmod(made, create_mode)  # whatever the umask
+                finally:
+                    os.close(made)
                 nfd = os.open(comp, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
-                os.fchmod(nfd, create_mode)  # whatever the umask
             except OSError as exc:
                 if exc.errno not in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
                     raise
@@ -221,7 +233,7 @@ class SafeFile:
         if not self.same_file(seen):
             raise UnsafeFileError(f"{self.path} was replaced while being edited; left untouched")
         os.unlink(self.name, dir_fd=self.dir_fd)
-        os.fsync(self.dir_fd)
+        self._sync_folder()
 
     def replace(self, data: bytes, mode: int, seen: os.stat_result | None) -> None:
         """Write `data` as the new file: temp file beside it, owner and mode set, fsync, rename.
@@ -251,4 +263,15 @@ class SafeFile:
             except FileNotFoundError:
                 pass
             raise
-        os.fsync(self.dir_fd)  # the rename itself survives a crash
+        self._sync_folder()  # the rename itself survives a crash
+
+    def _sync_folder(self) -> None:
+        """fsync the folder (an O_PATH descriptor cannot be fsynced: open it for reading first)."""
+        try:
+            fd = os.open(".", _READ_DIR_FLAGS, dir_fd=self.dir_fd)
+        except OSError:
+            return  # a folder we may search but not read: the rename is done, only its durability is left
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

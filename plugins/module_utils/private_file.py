@@ -28,4 +28,3 @@ def write_private_file(module: AnsibleModule, path: str, text: str, mode: int) -
         old = target.lstat()
         keep = old if old is not None and not stat.S_ISLNK(old.st_mode) else None
         target.replace(text.encode("utf-8"), mode, keep)
-

@@ -457,7 +457,8 @@ def edit(module: AnsibleModule, target: SafeFile, name: str, want: dict[str, Any
             return result
         try:
             if not content_change:
-                assert old_stat is not None  # mode_change implies an existing file
+                if old_stat is None:  # mode_change implies an existing file
+                    raise AssertionError("a mode change without a file")
                 target.chmod(mode, old_stat)
                 return result
             new_text = updated_text(text, data, name, want, result)
@@ -467,7 +468,8 @@ def edit(module: AnsibleModule, target: SafeFile, name: str, want: dict[str, Any
                 continue
             if new_text is None:
                 # Nothing but our entry was ever in it (we created it): remove the file itself.
-                assert old_stat is not None  # only an existing file can hold our entry
+                if old_stat is None:  # only an existing file can hold our entry
+                    raise AssertionError("an entry to remove without a file")
                 target.unlink(old_stat)
                 return result
             target.replace(new_text.encode("utf-8"), mode, old_stat)

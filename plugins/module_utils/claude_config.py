@@ -49,10 +49,15 @@ def max_size_for(path: str) -> int:
     return MAX_USER_FILE if os.path.basename(path) == ".claude.json" else MAX_SMALL_FILE
 
 
+def system_owner(path: str) -> int | None:
+    """root (0) for the machine's own managed file, whose folder must be root's; None for others."""
+    return 0 if os.path.normpath(os.path.abspath(path)) in MANAGED_FILES.values() else None
+
+
 def open_config(path: str, create_folder_mode: int | None = None) -> SafeFile:
     """The file's folder, opened safely (the caller closes it); ClaudeConfigError when unsafe."""
     try:
-        return SafeFile(path, max_size_for(path), create_folder_mode)
+        return SafeFile(path, max_size_for(path), create_folder_mode, folder_owner=system_owner(path))
     except UnsafeFileError as exc:
         raise ClaudeConfigError(f"{exc}; left untouched") from None
 
@@ -95,7 +100,7 @@ def read_config(path: str) -> tuple[str | None, dict[str, Any] | None]:
     Raises ClaudeConfigError for anything that is unsafe to read or edit.
     """
     try:
-        target = SafeFile(path, max_size_for(path))
+        target = SafeFile(path, max_size_for(path), folder_owner=system_owner(path))
     except FolderMissingError:
         return None, None  # nothing to read
     except UnsafeFileError as exc:

@@ -132,7 +132,9 @@ class SafeFile:
     `unlink()` act through the folder's descriptor on the file `read()` saw.
     """
 
-    def __init__(self, path: str, max_size: int, create_folder_mode: int | None = None) -> None:
+    def __init__(self, path: str, max_size: int, create_folder_mode: int | None = None,
+                 folder_owner: int | None = None) -> None:  # fmt: skip
+        """`folder_owner`: the uid the folder must belong to (0 for the system's managed files)."""
         self.path = os.path.normpath(os.path.abspath(path))
         self.folder, self.name = os.path.split(self.path)
         self.max_size = max_size
@@ -147,6 +149,12 @@ class SafeFile:
         except OSError as exc:
             raise UnsafeFileError(f"cannot open folder {self.folder}: {exc.strerror}") from None
         self.folder_stat = os.fstat(self.dir_fd)
+        if folder_owner is not None and self.folder_stat.st_uid != folder_owner:
+            self.close()
+            raise UnsafeFileError(
+                f"folder {self.folder} belongs to {owner_name(self.folder_stat.st_uid)}, not to "
+                f"{owner_name(folder_owner)}; refusing to use {self.path}"
+            )
 
     def __enter__(self) -> SafeFile:
         return self

@@ -30,7 +30,8 @@ description:
   - It also refuses, before changing anything, a file that is a symbolic link (never followed,
     so it cannot be pointed at another file), a folder on the way that is a symbolic link not
     owned by root in a root-owned folder, anything but a regular file (a FIFO, a device), a
-    file not owned by the owner of its folder (root for C(/etc/claude-code)) and a file bigger
+    file not owned by the owner of its folder (root for C(/etc/claude-code), which must itself be
+    root's) and a file bigger
     than 4 MiB. It writes a temporary file in the same folder through the folder's descriptor,
     gives it the old file's owner (the folder's for a new file) and O(mode), fsyncs and renames
     it over the file; a mode-only fix and a removal act on the file that was read, never on a
@@ -125,6 +126,11 @@ SETTINGS_FILES = {
 }
 
 
+def system_owner(path: str) -> int | None:
+    """root (0) for the machine's own settings file, whose folder must be root's; None for a `path` elsewhere."""
+    return 0 if path in SETTINGS_FILES.values() else None
+
+
 def settings_path() -> str:
     """Where Claude Code reads the machine's managed settings, on this OS."""
     return SETTINGS_FILES["darwin" if sys.platform == "darwin" else "linux"]
@@ -199,7 +205,7 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     # Never resolved: a symlinked file is refused, a symlinked folder followed only if it is root's.
     path = os.path.normpath(os.path.abspath(params["path"] or settings_path()))
     try:
-        target = SafeFile(path, MAX_SIZE)
+        target = SafeFile(path, MAX_SIZE, folder_owner=system_owner(path))
     except FolderMissingError:
         target = None  # no file either: created below, folder and all, only if something is to be added
     except UnsafeFileError as exc:
@@ -241,7 +247,7 @@ def edit(module: AnsibleModule, target: SafeFile | None, path: str, mode: int) -
         else:
             if target is None:
                 # The system folder Claude Code reads; readable by every user, writable by its owner only.
-                target = SafeFile(path, MAX_SIZE, create_folder_mode=0o755)
+                target = SafeFile(path, MAX_SIZE, create_folder_mode=0o755, folder_owner=system_owner(path))
             with target:
                 target.replace((json.dumps(new_data, indent=indent_of(text), ensure_ascii=False) + "\n").encode("utf-8"),
                                mode, old_stat)  # fmt: skip

@@ -25,7 +25,7 @@ description:
     link, a folder on the way that is a symbolic link not owned by root in a root-owned folder
     (for example C(~/.config -> /home/other/.config)), anything but a regular file (a FIFO, a
     device, a folder), a file not owned by the owner of its folder (the home's owner in a home,
-    root in C(/etc/claude-code); this also refuses a hard link to someone else's file), and a
+    root in C(/etc/claude-code), which must itself be root's; this also refuses a hard link to someone else's file), and a
     file bigger than 128 MiB (C(~/.claude.json)) or 4 MiB (C(.mcp.json), C(managed-mcp.json)).
     Running as root over a user's home, the play can therefore not be made to read another
     user's or root's file, nor hang on a FIFO. A symlinked C(~/.claude.json) (dotfile managers)

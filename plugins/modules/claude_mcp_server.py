@@ -31,8 +31,8 @@ description:
     C(~/.claude.json -> /etc/claude-code/managed-mcp.json) cannot make root edit, chmod or
     delete the link's target), a folder on the way that is a symbolic link not owned by root in
     a root-owned folder, anything but a regular file (a FIFO, a device, a folder), a file not
-    owned by the owner of its folder (the home's owner in a home, root in C(/etc/claude-code);
-    this also refuses a hard link to someone else's file), and a file bigger than 128 MiB
+    owned by the owner of its folder (the home's owner in a home, root in C(/etc/claude-code),
+    which must itself be root's; this also refuses a hard link to someone else's file), and a file bigger than 128 MiB
     (C(~/.claude.json), which older Claude Code versions filled with prompt history) or 4 MiB
     (C(.mcp.json), C(managed-mcp.json)). The same checks run again on what is opened, and the
     file is only replaced or removed if it is still the one that was read, so swapping it

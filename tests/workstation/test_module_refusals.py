@@ -241,3 +241,22 @@ def test_the_descriptor_walk_runs_on_a_python_39_target(tmp_path: Path, python39
                                  "refusing to use it; left untouched"), result  # fmt: skip
     assert fingerprint(victim) == before
     assert modules_run_by(tmp_path) == ["AnsiballZ_claude_mcp_server.py"] * 2
+
+
+def test_the_machines_own_managed_files_need_a_root_folder(tmp_path: Path, home: Path, alice: LocalUser) -> None:
+    """/etc/claude-code itself must be root's (the real one is only touched by test_managed.py):
+    the default managed paths ask for a root-owned folder, a `path` elsewhere for its owner's."""
+    from ansible_collections.snowmcp.core.plugins.module_utils import claude_config, safe_files
+    from ansible_collections.snowmcp.core.plugins.modules import claude_managed_settings
+
+    assert claude_config.system_owner("/etc/claude-code/managed-mcp.json") == 0
+    assert claude_config.system_owner("/etc/claude-code/../claude-code/managed-mcp.json") == 0
+    assert claude_config.system_owner(str(home / "managed-mcp.json")) is None
+    assert claude_managed_settings.system_owner("/etc/claude-code/managed-settings.json") == 0
+    assert claude_managed_settings.system_owner(str(home / "managed-settings.json")) is None
+    (home / "managed-mcp.json").write_text(IT_FILE)
+    alice.own(home / "managed-mcp.json")
+    with pytest.raises(safe_files.UnsafeFileError, match=f"folder {home} belongs to {alice.name} .*, not to root"):
+        safe_files.SafeFile(str(home / "managed-mcp.json"), 1024, folder_owner=0)
+    with safe_files.SafeFile(str(home / "managed-mcp.json"), 1024, folder_owner=alice.uid) as target:
+        assert target.read()[0] == IT_FILE.encode()

@@ -34,7 +34,9 @@ CONCRETE_BACKENDS = (
 # What keyring's discovery returns when several of them are usable: fine to record, but root
 # never instantiates it (it chains every backend discovery finds, entry points included).
 CHAINER = "keyring.backends.chainer.ChainerBackend"
-KNOWN_BACKENDS = (*CONCRETE_BACKENDS, CHAINER)
+# keyring's placeholders (never usable, so never recorded by sign-in): harmless to name.
+PLACEHOLDERS = ("keyring.backends.fail.Keyring", "keyring.backends.null.Keyring")
+KNOWN_BACKENDS = (*CONCRETE_BACKENDS, CHAINER, *PLACEHOLDERS)
 
 
 def privileged() -> bool:

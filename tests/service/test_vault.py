@@ -216,14 +216,15 @@ def test_token_file_auth_follows_vault_agent_rewrites(env: dict[str, Any], tmp_p
     sink.chmod(0o600)
     agent_env = {k: v for k, v in svc.env.items() if not k.startswith(("SNOWMCP_VAULT_ROLE_ID", "SNOWMCP_VAULT_SECRET_ID"))}
     agent_env.update({"SNOWMCP_VAULT_AUTH": "token_file", "SNOWMCP_VAULT_TOKEN_FILE": str(sink)})
-    other = ServiceProc(tmp_path / "agent-svc", agent_env, name="agent-mode")
+    svc.stop()  # the last test of the module: the same port (the integration's redirect URI)
+    other = ServiceProc(tmp_path / "agent-svc", agent_env, port=svc.port, name="agent-mode")
     other.start()
     try:
-        assert login(other, "carol@example.com")  # KV read and a new data key with the file's token
+        assert login(other, "bob@example.com")  # KV read and a new data key with the file's token
         second = new_token()
         sink.write_text(second)  # Vault Agent renews/replaces the sink...
         bao.api("POST", "auth/token/revoke", {"token": first})  # ...and the old token dies
-        assert login(other, "carol@example.com")
+        assert login(other, "bob@example.com")
         environ = Path(f"/proc/{other.proc.pid}/environ").read_bytes() if other.proc else b""
         assert first.encode() not in environ and second.encode() not in environ
     finally:

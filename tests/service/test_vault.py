@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -76,7 +77,7 @@ def env(shared_emulator: Emulator, openbao: OpenBao, tmp_path_factory: pytest.Te
 
 
 def stored(db: Path, user: str = USER) -> UserRecord:
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # closed: a leaked one keeps a stale view
         (data,) = conn.execute("SELECT data FROM users WHERE username = ?", (user,)).fetchone()
     return UserRecord.from_json(data)
 

@@ -81,9 +81,7 @@ UNSETTABLE = (
 
 
 def is_external(props: list[Prop]) -> bool:
-    return any(
-        p.name == "TYPE" and str(p.value).upper() == "EXTERNAL_OAUTH" for p in props
-    )
+    return any(p.name == "TYPE" and str(p.value).upper() == "EXTERNAL_OAUTH" for p in props)
 
 
 def type_label(integ: ExternalOAuthIntegration) -> str:
@@ -216,7 +214,11 @@ class ExternalOAuthHandler(Handler):
         if found is None:
             return None
         full = qualified(name)
-        ok = self.access.owns("INTEGRATION", full) if owner else self.access.any_privilege("INTEGRATION", full)
+        ok = (
+            self.access.owns("INTEGRATION", full)
+            if owner
+            else self.access.any_privilege("INTEGRATION", full)
+        )
         return found if ok else None
 
     def alter(self, stmt: AlterIntegration) -> StatementResult:
@@ -282,6 +284,7 @@ class ExternalOAuthHandler(Handler):
             ["COMMENT", "String", integ.comment, ""],
         ]  # fmt: skip
         return StatementResult(
-            "", columns("property property_type property_value property_default"),
+            "",
+            columns("property property_type property_value property_default"),
             rows,  # type: ignore[arg-type]
         )

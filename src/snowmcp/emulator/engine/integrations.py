@@ -25,6 +25,7 @@ from snowmcp.emulator.model import (
     qualified,
 )
 from snowmcp.emulator.sql_parser import (
+    INTEGRATION_UNSETTABLE,
     AlterIntegration,
     CreateIntegration,
     DescribeIntegration,
@@ -32,7 +33,6 @@ from snowmcp.emulator.sql_parser import (
     Prop,
     Statement,
 )
-from snowmcp.emulator.sql_parser import INTEGRATION_UNSETTABLE
 
 
 def new_client_id() -> str:

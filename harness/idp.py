@@ -80,6 +80,7 @@ class TestIdp:
         self.codes: dict[str, dict[str, Any]] = {}
         self.refresh_tokens: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
+        self.jwks_requests = 0  # how often the JWKS was fetched (tests check the fetch bound)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -172,7 +173,10 @@ async def configuration(request: Request) -> JSONResponse:
 
 
 async def jwks(request: Request) -> JSONResponse:
-    return JSONResponse(request.app.state.idp.jwks())
+    idp: TestIdp = request.app.state.idp
+    with idp.lock:
+        idp.jwks_requests += 1
+    return JSONResponse(idp.jwks())
 
 
 async def _form(request: Request) -> dict[str, str] | None:

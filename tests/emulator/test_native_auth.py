@@ -263,6 +263,18 @@ def test_external_tokens_are_checked_like_snowflake(
         assert reason.lower() in resp.json()["message"].lower()
 
 
+def test_made_up_key_ids_and_huge_tokens_do_not_reach_the_idp(emu: Emulator, external: TestIdp) -> None:
+    before = external.jwks_requests
+    for n in range(5):
+        assert rpc(emu, external.mint({"sub": "alice@example.com"}, kid=f"made-up-{n}")).status_code == 401
+    # An unknown kid refetches the JWKS at most once per 30 s, however many tokens carry one.
+    assert external.jwks_requests - before <= 1
+    huge = external.mint({"sub": "alice@example.com", "pad": "x" * 20_000})
+    resp = rpc(emu, huge)
+    assert resp.status_code == 401
+    assert "too large" in resp.json()["message"]
+
+
 def test_token_of_another_issuer_is_refused(emu: Emulator, external: TestIdp) -> None:
     config = IdpConfig(users=external.config.users, clients=external.config.clients)
     with TestIdp(config) as impostor:

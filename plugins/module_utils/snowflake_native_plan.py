@@ -23,7 +23,10 @@ An OAUTH_AUTHORIZATION_SERVER left set in token_service mode would make MCP
 endpoints refuse the token service's Snowflake OAuth tokens, hence "unset".
 Dropped integrations are those the inventory names (the PUBLIC one under its
 default name SNOWMCP_CLAUDE_CODE unless `mcp_native_oauth.integration` says
-otherwise); no other integration is touched. Python 3.9 compatible (runs in filters).
+otherwise); no other integration is touched. In token_service mode with
+neither `mcp_native_oauth` nor `snowflake_external_oauth_integration` in the
+inventory, the play skips the parameters and the drops (nothing native was
+ever configured): keep those variables when switching back to token_service. Python 3.9 compatible (runs in filters).
 """
 
 from __future__ import annotations
@@ -214,8 +217,15 @@ def native_plan(inv: dict[str, Any]) -> dict[str, Any]:
     external: dict[str, Any] = {"name": external_name, "state": "present" if mode == "external_oauth" else "absent"}
     if mode == "external_oauth":
         external.update({k: v for k, v in external_params(inv).items() if k != "name"})
+    # An inventory that never mentions the native modes has nothing of theirs to remove:
+    # token_service mode then skips the parameter reads and the drops (no extra request
+    # for existing inventories). Keep `mcp_native_oauth` when switching back.
+    touched = mode != "token_service" or any(
+        inv.get(k) is not None for k in ("mcp_native_oauth", "snowflake_external_oauth_integration")
+    )
     return {
         "mode": mode,
+        "manage_native_objects": touched,
         # Integrations of the other modes to drop (only those the inventory names).
         "drop_confidential": confidential_name if mode != "token_service" else None,
         "public": public,

@@ -143,3 +143,6 @@ def test_native_modes_need_no_token_service_integration_and_plan_the_filter_valu
     assert native_oauth_client(inv, "from-snowflake") == {"client_id": "from-snowflake", "callback_port": 9876}
     inv["mcp_auth_mode"] = "token_service"
     assert native_oauth_client(inv, "x") is None
+    assert account_plan(inv, {})["auth"]["manage_native_objects"] is True  # native settings still there
+    # An inventory that never mentions native sign-in pays nothing for it.
+    assert account_plan(base_inventory(1), {})["auth"]["manage_native_objects"] is False

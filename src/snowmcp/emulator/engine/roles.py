@@ -141,9 +141,12 @@ class RoleGrantHandler(Handler):
                 if qualified(r.name) == name:
                     r.owner = role
         elif granted_on == "INTEGRATION":
-            for i in [*self.acct.integrations.values(), *self.acct.external_integrations.values()]:
-                if qualified(i.name) == name:
-                    i.owner = role
+            for integ in self.acct.integrations.values():
+                if qualified(integ.name) == name:
+                    integ.owner = role
+            for ext in self.acct.external_integrations.values():
+                if qualified(ext.name) == name:
+                    ext.owner = role
         elif granted_on == "CORTEX_AGENT_SERVER":
             for db in self.acct.databases.values():
                 for sch in db.schemas.values():

@@ -53,7 +53,9 @@ def parameter_reads(emu: Emulator) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--schemas", type=int, default=1, help="spread the servers over this many schemas")
+    parser.add_argument(
+        "--schemas", type=int, default=1, help="spread the servers over this many schemas"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-auth-modes-"))
     seed = work / "seed.yml"
@@ -63,14 +65,19 @@ def main() -> None:
         for n in range(1, args.schemas):
             data["databases"]["AICOLLEGE"][f"S{n}"] = {}
         seed.write_text(yaml.safe_dump(data, sort_keys=False))
-    emu = Emulator(work / "emulator", seed=seed, extra_args=["--latency-ms", str(LATENCY_MS)]).start()
+    emu = Emulator(
+        work / "emulator", seed=seed, extra_args=["--latency-ms", str(LATENCY_MS)]
+    ).start()
     try:
         base = make_inventory(work / "base.yml", emu, args.users)
         for i, server in enumerate(base["snowflake_mcp_servers"]):
             server["schema"] = "PUBLIC" if i % args.schemas == 0 else f"S{i % args.schemas}"
         modes: dict[str, dict[str, Any]] = {
             "token_service": {"mcp_auth_mode": "token_service"},
-            "snowflake_oauth": {"mcp_auth_mode": "snowflake_oauth", "mcp_native_oauth": {"callback_port": 8765}},
+            "snowflake_oauth": {
+                "mcp_auth_mode": "snowflake_oauth",
+                "mcp_native_oauth": {"callback_port": 8765},
+            },
             "external_oauth": {
                 "mcp_auth_mode": "external_oauth",
                 "mcp_native_oauth": {"callback_port": 8765, "client_id": "0oa-claude-code"},
@@ -92,7 +99,9 @@ def main() -> None:
     schemas = len({s["schema"] for s in base["snowflake_mcp_servers"]})
     print(f"auth modes benchmark: {args.users} users, 20 roles, {SERVERS} MCP servers in {schemas} schema(s), "
           f"{LATENCY_MS} ms per request")  # fmt: skip
-    print(f"reproduce: .venv/bin/python -m bench.auth_modes --users {args.users} --schemas {args.schemas}")
+    print(
+        f"reproduce: .venv/bin/python -m bench.auth_modes --users {args.users} --schemas {args.schemas}"
+    )
     print()
     header = f"{'no-op re-run':28} " + " ".join(f"{m:>16}" for m in modes)
     print(header)
@@ -106,7 +115,10 @@ def main() -> None:
         ("ansible_cpu_s", "Ansible CPU (s)", "{:16.1f}"),
     ):
         print(f"{label:28} " + " ".join(fmt.format(rows[m][key]) for m in modes))
-    print(f"{'switch into the mode (s)':28} " + " ".join(f"{switches[m]['wall_s']:16.1f}" for m in modes))
+    print(
+        f"{'switch into the mode (s)':28} "
+        + " ".join(f"{switches[m]['wall_s']:16.1f}" for m in modes)
+    )
     expected = 1 + 1 + schemas  # the account, the one database, each schema
     reads = {m: int(rows[m]["parameter_reads"]) for m in modes}
     ok = all(r == expected for r in reads.values())

@@ -49,7 +49,15 @@ CODE_VALIDITY_S = 120
 MAX_PENDING_CODES = 1000
 MAX_FORM_BYTES = 8 * 1024
 MAX_STATE = 2048
-FIELDS = ("client_id", "redirect_uri", "state", "scope", "code_challenge", "code_challenge_method", "response_type")
+FIELDS = (
+    "client_id",
+    "redirect_uri",
+    "state",
+    "scope",
+    "code_challenge",
+    "code_challenge_method",
+    "response_type",
+)
 
 
 @dataclass
@@ -99,7 +107,9 @@ class TestIdp:
         body = {"iss": self.issuer, "aud": self.config.audience, "iat": now,
                 "exp": now + self.config.access_token_ttl, **claims}  # fmt: skip
         body = {k: v for k, v in body.items() if v is not None}
-        return jwt.encode(body, key or self.key, algorithm="RS256", headers={"kid": kid or self.kid})
+        return jwt.encode(
+            body, key or self.key, algorithm="RS256", headers={"kid": kid or self.kid}
+        )
 
     def jwks(self) -> dict[str, Any]:
         jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
@@ -115,7 +125,11 @@ class TestIdp:
     def _token_response(self, login: str, scopes: list[str], client_id: str) -> dict[str, Any]:
         refresh = secrets.token_urlsafe(32)
         with self.lock:
-            self.refresh_tokens[refresh] = {"login": login, "scopes": scopes, "client_id": client_id}
+            self.refresh_tokens[refresh] = {
+                "login": login,
+                "scopes": scopes,
+                "client_id": client_id,
+            }
         return {
             "access_token": self._access_token(login, scopes),
             "token_type": "Bearer",
@@ -189,7 +203,9 @@ async def _form(request: Request) -> dict[str, str] | None:
 
 def _page(params: dict[str, str], error: str = "") -> HTMLResponse:
     hidden = "".join(
-        f'<input type="hidden" name="{k}" value="{html.escape(params[k])}">' for k in FIELDS if k in params
+        f'<input type="hidden" name="{k}" value="{html.escape(params[k])}">'
+        for k in FIELDS
+        if k in params
     )
     alert = f'<p role="alert">{html.escape(error)}</p>' if error else ""
     return HTMLResponse(
@@ -202,7 +218,9 @@ def _page(params: dict[str, str], error: str = "") -> HTMLResponse:
 
 
 def _bad(text: str, status: int = 400) -> HTMLResponse:
-    return HTMLResponse(f"<!doctype html><title>Error</title><p>{html.escape(text)}</p>", status_code=status)
+    return HTMLResponse(
+        f"<!doctype html><title>Error</title><p>{html.escape(text)}</p>", status_code=status
+    )
 
 
 async def authorize(request: Request) -> Response:
@@ -233,7 +251,9 @@ async def authorize(request: Request) -> Response:
         return _page(params)
     login = params.get("username", "")
     user = idp.config.users.get(login)
-    if user is None or not secrets.compare_digest(user.password.encode(), params.get("password", "").encode()):
+    if user is None or not secrets.compare_digest(
+        user.password.encode(), params.get("password", "").encode()
+    ):
         return _page(params, "Incorrect username or password.")
     code = secrets.token_urlsafe(24)
     now = time.time()
@@ -272,7 +292,11 @@ async def token(request: Request) -> Response:
         if form.get("redirect_uri") != record["redirect_uri"]:
             return _token_error("invalid_grant")
         verifier = form.get("code_verifier", "")
-        computed = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        computed = (
+            base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+            .rstrip(b"=")
+            .decode()
+        )
         if not verifier or not secrets.compare_digest(computed, record["challenge"]):
             return _token_error("invalid_grant")
         body = idp._token_response(record["login"], record["scopes"], client)

@@ -56,7 +56,9 @@ def objects(emu: Emulator) -> dict[str, Any]:
     return {"integrations": integrations, "parameters": params}
 
 
-def test_token_service_mode_owns_only_the_confidential_integration(emu: Emulator, tmp_path: Path) -> None:
+def test_token_service_mode_owns_only_the_confidential_integration(
+    emu: Emulator, tmp_path: Path
+) -> None:
     converge(emu, tmp_path, inventory(emu, "token_service"))
     assert objects(emu) == {"integrations": {"SNOWMCP_OAUTH": "OAUTH - CUSTOM"}, "parameters": {}}
 
@@ -68,7 +70,10 @@ def test_snowflake_oauth_mode_then_a_rerun_changes_nothing(emu: Emulator, tmp_pa
         "integrations": {"SNOWMCP_CLAUDE_CODE": "OAUTH - CUSTOM"},
         "parameters": {"ACCOUNT: OAUTH_SCOPES_SUPPORTED": "session:role:MCP_USERS,refresh_token"},
     }
-    props = {r["property"]: r["property_value"] for r in emu.query("DESC SECURITY INTEGRATION SNOWMCP_CLAUDE_CODE")}
+    props = {
+        r["property"]: r["property_value"]
+        for r in emu.query("DESC SECURITY INTEGRATION SNOWMCP_CLAUDE_CODE")
+    }
     assert props["OAUTH_CLIENT_TYPE"] == "PUBLIC"
     assert props["OAUTH_ENFORCE_PKCE"] == "true"
     assert props["OAUTH_REDIRECT_URI"] == "http://localhost:8765/callback"
@@ -105,17 +110,27 @@ def test_back_to_token_service_leaves_only_its_objects(emu: Emulator, tmp_path: 
     ("changes", "problem"),
     [
         ({"mcp_auth_mode": "sso"}, "mcp_auth_mode must be one of"),
-        ({"mcp_native_oauth": {"callback_port": 80}}, "callback_port must be a whole number 1024-65535"),
+        (
+            {"mcp_native_oauth": {"callback_port": 80}},
+            "callback_port must be a whole number 1024-65535",
+        ),
         ({"mcp_native_oauth": {"parameters_level": "table"}}, "parameters_level must be one of"),
         ({"mcp_native_oauth": {"colour": "x"}}, "mcp_native_oauth: unknown keys colour"),
         ({"mcp_native_oauth": {"client_id": "abc"}}, "must stay empty in snowflake_oauth mode"),
         ({"mcp_native_oauth": {"scopes": ["a,b"]}}, "list of single scopes"),
         ({"mcp_auth_mode": "external_oauth"}, "client_id is required in external_oauth mode"),
-        ({"mcp_auth_mode": "external_oauth", "snowflake_external_oauth_integration": {"name": "X", "type": "gitlab"}},
-         "type must be one of OKTA"),
+        (
+            {
+                "mcp_auth_mode": "external_oauth",
+                "snowflake_external_oauth_integration": {"name": "X", "type": "gitlab"},
+            },
+            "type must be one of OKTA",
+        ),
     ],
 )
-def test_bad_native_settings_are_listed_before_any_change(changes: dict[str, Any], problem: str) -> None:
+def test_bad_native_settings_are_listed_before_any_change(
+    changes: dict[str, Any], problem: str
+) -> None:
     inv = base_inventory(1)
     inv["mcp_auth_mode"] = "snowflake_oauth"
     inv.update(changes)
@@ -127,22 +142,35 @@ def test_native_modes_need_no_token_service_integration_and_plan_the_filter_valu
     inv = base_inventory(1)
     del inv["snowflake_oauth_integration"]
     inv["mcp_auth_mode"] = "external_oauth"
-    inv["mcp_native_oauth"] = {"client_id": "0oa-app", "callback_port": 9876, "parameters_level": "database"}
+    inv["mcp_native_oauth"] = {
+        "client_id": "0oa-app",
+        "callback_port": 9876,
+        "parameters_level": "database",
+    }
     inv["snowflake_external_oauth_integration"] = EXTERNAL
     assert validate_inventory(inv) == []
     plan = account_plan(inv, {})["auth"]
     assert plan["drop_confidential"] is None
     assert plan["parameter_targets"] == [
         {"level": "account"},
-        {"level": "database", "database": "AICOLLEGE", "authorization_server": "SNOWMCP_IDP",
-         "scopes_supported": ["session:role:MCP_USERS"]},
+        {
+            "level": "database",
+            "database": "AICOLLEGE",
+            "authorization_server": "SNOWMCP_IDP",
+            "scopes_supported": ["session:role:MCP_USERS"],
+        },
         {"level": "schema", "database": "AICOLLEGE", "schema": "PUBLIC"},
     ]  # fmt: skip  (two servers in one schema: one target each, never one per server)
     assert native_oauth_client(inv, "ignored") == {"client_id": "0oa-app", "callback_port": 9876}
     inv["mcp_auth_mode"] = "snowflake_oauth"
-    assert native_oauth_client(inv, "from-snowflake") == {"client_id": "from-snowflake", "callback_port": 9876}
+    assert native_oauth_client(inv, "from-snowflake") == {
+        "client_id": "from-snowflake",
+        "callback_port": 9876,
+    }
     inv["mcp_auth_mode"] = "token_service"
     assert native_oauth_client(inv, "x") is None
-    assert account_plan(inv, {})["auth"]["manage_native_objects"] is True  # native settings still there
+    assert (
+        account_plan(inv, {})["auth"]["manage_native_objects"] is True
+    )  # native settings still there
     # An inventory that never mentions native sign-in pays nothing for it.
     assert account_plan(base_inventory(1), {})["auth"]["manage_native_objects"] is False

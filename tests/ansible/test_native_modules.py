@@ -54,7 +54,10 @@ def test_external_oauth_integration_module(emu: Emulator, tmp_path: Path) -> Non
     props = integration(emu, "SNOWMCP_IDP")
     assert props["EXTERNAL_OAUTH_TYPE"] == "OKTA"
     assert props["EXTERNAL_OAUTH_ISSUER"] == IDP["issuer"]
-    assert sorted(props["EXTERNAL_OAUTH_AUDIENCE_LIST"].split(",")) == ["api://mcp", "api://snowflake"]
+    assert sorted(props["EXTERNAL_OAUTH_AUDIENCE_LIST"].split(",")) == [
+        "api://mcp",
+        "api://snowflake",
+    ]
     assert props["EXTERNAL_OAUTH_ANY_ROLE_MODE"] == "ENABLE"
     assert props["EXTERNAL_OAUTH_SNOWFLAKE_USER_MAPPING_ATTRIBUTE"] == "LOGIN_NAME"
     assert "OTHER_IDP" not in {r["name"] for r in emu.query("SHOW SECURITY INTEGRATIONS")}
@@ -77,7 +80,12 @@ def test_oauth_parameters_module(emu: Emulator, tmp_path: Path) -> None:
         {"level": "schema", "database": "aicollege", "schema": "public", "authorization_server": "PARAM_IDP",
          "scopes_supported": ["session:role:MCP_USERS", "session:role:MCP_SALES"]},
     ]}  # fmt: skip
-    nothing = {"targets": [{"level": "account"}, {"level": "schema", "database": "AICOLLEGE", "schema": "PUBLIC"}]}
+    nothing = {
+        "targets": [
+            {"level": "account"},
+            {"level": "schema", "database": "AICOLLEGE", "schema": "PUBLIC"},
+        ]
+    }
     tasks: list[dict[str, Any]] = [
         {"name": "Plan", "check_mode": True, "register": "planned", mod: at_account},
         _assert("planned is changed", "planned.changed_targets == ['account']"),
@@ -111,7 +119,9 @@ def test_oauth_parameters_module(emu: Emulator, tmp_path: Path) -> None:
     assert [(r["value"], r["level"]) for r in rows] == [("", ""), ("", "")]
 
 
-def test_public_client_has_no_secret_and_cannot_become_confidential(emu: Emulator, tmp_path: Path) -> None:
+def test_public_client_has_no_secret_and_cannot_become_confidential(
+    emu: Emulator, tmp_path: Path
+) -> None:
     mod = "snowmcp.core.snowflake_oauth_integration"
     public = {"name": "SNOWMCP_CLAUDE_CODE", "client_type": "PUBLIC", "redirect_uri": "http://localhost:8765/callback",
               "allow_non_tls_redirect_uri": True, "enforce_pkce": True}  # fmt: skip

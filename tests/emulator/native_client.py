@@ -41,7 +41,9 @@ def redirect_uri(entry: dict[str, Any]) -> str:
     return f"http://localhost:{entry['oauth']['callbackPort']}/callback"
 
 
-async def _run(entry: dict[str, Any], person: SignIn, tool: str, arguments: dict[str, Any]) -> Outcome:
+async def _run(
+    entry: dict[str, Any], person: SignIn, tool: str, arguments: dict[str, Any]
+) -> Outcome:
     import httpx2
     from mcp import ClientSession
     from mcp.client.auth import OAuthClientProvider
@@ -84,7 +86,9 @@ async def _run(entry: dict[str, Any], person: SignIn, tool: str, arguments: dict
         person.urls.append(url)
         # The browser stops at the loopback callback (the SDK's own listener in Claude Code).
         landed.append(
-            await asyncio.to_thread(sign_in, url, person.username, person.password, stop_at_loopback=True)
+            await asyncio.to_thread(
+                sign_in, url, person.username, person.password, stop_at_loopback=True
+            )
         )
 
     async def callback_handler() -> AuthorizationCodeResult:

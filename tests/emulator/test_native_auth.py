@@ -133,7 +133,9 @@ def public_client_id(emu: Emulator) -> str:
     return str(shown["OAUTH_CLIENT_ID"])
 
 
-def test_sdk_signs_in_with_snowflake_oauth_public_client(emu: Emulator, public_client_id: str) -> None:
+def test_sdk_signs_in_with_snowflake_oauth_public_client(
+    emu: Emulator, public_client_id: str
+) -> None:
     before = emu.stats().get("token_requests", {}).get("authorization_code:ok", 0)
     person = SignIn(ALICE.username, ALICE.password)
     outcome = connect(entry(emu, public_client_id), person, "call-search", {"query": "globex"})
@@ -144,8 +146,12 @@ def test_sdk_signs_in_with_snowflake_oauth_public_client(emu: Emulator, public_c
     assert outcome.scope_asked == "session:role:ANALYST refresh_token"
     assert "code_challenge_method=S256" in person.urls[0]
     assert emu.stats()["token_requests"]["authorization_code:ok"] == before + 1
-    delegations = emu.query("SHOW DELEGATED AUTHORIZATIONS TO SECURITY INTEGRATION SNOWMCP_CLAUDE_CODE")
-    assert [(d["user_name"], d["role_name"]) for d in delegations] == [("alice@example.com", "ANALYST")]
+    delegations = emu.query(
+        "SHOW DELEGATED AUTHORIZATIONS TO SECURITY INTEGRATION SNOWMCP_CLAUDE_CODE"
+    )
+    assert [(d["user_name"], d["role_name"]) for d in delegations] == [
+        ("alice@example.com", "ANALYST")
+    ]
 
 
 def test_public_client_without_pkce_or_with_another_redirect_is_refused(
@@ -249,7 +255,11 @@ def _forged_key() -> rsa.RSAPrivateKey:
     ],
 )
 def test_external_tokens_are_checked_like_snowflake(
-    emu: Emulator, external: TestIdp, claims: dict[str, Any], mint: dict[str, Any], reason: str | None
+    emu: Emulator,
+    external: TestIdp,
+    claims: dict[str, Any],
+    mint: dict[str, Any],
+    reason: str | None,
 ) -> None:
     kwargs: dict[str, Any] = dict(mint)
     if kwargs.get("key") == "forged":
@@ -263,10 +273,15 @@ def test_external_tokens_are_checked_like_snowflake(
         assert reason.lower() in resp.json()["message"].lower()
 
 
-def test_made_up_key_ids_and_huge_tokens_do_not_reach_the_idp(emu: Emulator, external: TestIdp) -> None:
+def test_made_up_key_ids_and_huge_tokens_do_not_reach_the_idp(
+    emu: Emulator, external: TestIdp
+) -> None:
     before = external.jwks_requests
     for n in range(5):
-        assert rpc(emu, external.mint({"sub": "alice@example.com"}, kid=f"made-up-{n}")).status_code == 401
+        assert (
+            rpc(emu, external.mint({"sub": "alice@example.com"}, kid=f"made-up-{n}")).status_code
+            == 401
+        )
     # An unknown kid refetches the JWKS at most once per 30 s, however many tokens carry one.
     assert external.jwks_requests - before <= 1
     huge = external.mint({"sub": "alice@example.com", "pad": "x" * 20_000})
@@ -283,7 +298,9 @@ def test_token_of_another_issuer_is_refused(emu: Emulator, external: TestIdp) ->
     assert "not issued by this MCP server's authorization server" in resp.json()["message"]
 
 
-def test_schema_parameter_overrides_the_account(emu: Emulator, external: TestIdp, snowflake_token: str) -> None:
+def test_schema_parameter_overrides_the_account(
+    emu: Emulator, external: TestIdp, snowflake_token: str
+) -> None:
     run_sql(emu, "ALTER SCHEMA AICOLLEGE.PUBLIC SET OAUTH_AUTHORIZATION_SERVER = ''")
     # '' at the schema level clears only the schema's value: the account's still applies.
     assert prm(emu)["authorization_servers"] == [external.issuer]
@@ -329,15 +346,21 @@ def _rows(engine: tuple[Engine, Session], sql: str) -> list[dict[str, Any]]:
 def test_external_integration_sql_round_trip(engine: tuple[Engine, Session]) -> None:
     _rows(engine, EXTERNAL.format(extra="EXTERNAL_OAUTH_AUDIENCE_LIST = ('api://a', 'api://b')"))
     shown = _rows(engine, "SHOW SECURITY INTEGRATIONS LIKE 'IDP'")
-    assert [(r["name"], r["type"], r["category"]) for r in shown] == [("IDP", "EXTERNAL_OAUTH - AZURE", "SECURITY")]
-    props = {r["property"]: r["property_value"] for r in _rows(engine, "DESC SECURITY INTEGRATION idp")}
+    assert [(r["name"], r["type"], r["category"]) for r in shown] == [
+        ("IDP", "EXTERNAL_OAUTH - AZURE", "SECURITY")
+    ]
+    props = {
+        r["property"]: r["property_value"] for r in _rows(engine, "DESC SECURITY INTEGRATION idp")
+    }
     assert props["EXTERNAL_OAUTH_AUDIENCE_LIST"] == "api://a,api://b"
     assert props["EXTERNAL_OAUTH_TOKEN_USER_MAPPING_CLAIM"] == "['upn']"
     assert props["EXTERNAL_OAUTH_ANY_ROLE_MODE"] == "DISABLE"
     _rows(engine, "ALTER SECURITY INTEGRATION IDP SET EXTERNAL_OAUTH_ANY_ROLE_MODE = ENABLE "
                   "EXTERNAL_OAUTH_SCOPE_MAPPING_ATTRIBUTE = 'scope'")  # fmt: skip
     _rows(engine, "ALTER SECURITY INTEGRATION IDP UNSET EXTERNAL_OAUTH_AUDIENCE_LIST")
-    props = {r["property"]: r["property_value"] for r in _rows(engine, "DESC SECURITY INTEGRATION IDP")}
+    props = {
+        r["property"]: r["property_value"] for r in _rows(engine, "DESC SECURITY INTEGRATION IDP")
+    }
     assert (props["EXTERNAL_OAUTH_ANY_ROLE_MODE"], props["EXTERNAL_OAUTH_SCOPE_MAPPING_ATTRIBUTE"],
             props["EXTERNAL_OAUTH_AUDIENCE_LIST"]) == ("ENABLE", "scope", "")  # fmt: skip
 
@@ -347,14 +370,19 @@ def test_external_integration_sql_round_trip(engine: tuple[Engine, Session]) -> 
     [
         (EXTERNAL.replace("EXTERNAL_OAUTH_TYPE = AZURE ", "").format(extra=""), "Missing option"),
         (EXTERNAL.format(extra="EXTERNAL_OAUTH_ANY_ROLE_MODE = SOMETIMES"), "invalid value"),
-        (EXTERNAL.format(extra="EXTERNAL_OAUTH_SCOPE_MAPPING_ATTRIBUTE = 'roles'"), "invalid value"),
+        (
+            EXTERNAL.format(extra="EXTERNAL_OAUTH_SCOPE_MAPPING_ATTRIBUTE = 'roles'"),
+            "invalid value",
+        ),
         (EXTERNAL.format(extra="EXTERNAL_OAUTH_SCOPE_DELIMITER = ' '"), "only supported"),
         ("ALTER ACCOUNT SET OAUTH_AUTHORIZATION_SERVER = 'NO_SUCH'", "does not exist"),
         ("ALTER ACCOUNT SET OAUTH_NOT_A_PARAMETER = 'x'", "invalid parameter"),
         ("ALTER ACCOUNT SET OAUTH_SCOPES_SUPPORTED = 5", "invalid value"),
     ],
 )
-def test_bad_sql_is_refused_before_any_change(engine: tuple[Engine, Session], sql: str, message: str) -> None:
+def test_bad_sql_is_refused_before_any_change(
+    engine: tuple[Engine, Session], sql: str, message: str
+) -> None:
     with pytest.raises(SnowflakeError) as info:
         _rows(engine, sql)
     assert message.lower() in str(info.value).lower()

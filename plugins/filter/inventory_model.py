@@ -52,6 +52,17 @@ def user_servers(inventory: Any, login: str) -> list[dict[str, Any]]:
     return _servers(inv, model.user_servers(inv, users[0])) if len(users) == 1 else []
 
 
+def unix_account(mcp_users: Any, login: str, rule: Any = "none", override: Any = "") -> dict[str, Any]:
+    """`{"name": <account or "">, "problem": <why it cannot be used, or "">}` for the user `login`
+    (`override`, the role's mcp_workstation_unix_user, wins when not empty)."""
+    users = model.users_with_login(_users(mcp_users), str(login))
+    rule = "none" if rule is None else str(rule)
+    name = model.unix_account(users[0], rule) if len(users) == 1 else None
+    if override:
+        name = str(override)
+    return {"name": name or "", "problem": model.unix_account_problem(name, rule) or ""}
+
+
 def _login(login: Any) -> str | None:
     return None if login is None else str(login)
 
@@ -90,6 +101,7 @@ class FilterModule:
                 service_url,
                 users_with_login,
                 host_users,
+                unix_account,
                 user_servers,
                 host_servers,
                 machine_logins,

@@ -278,8 +278,10 @@ def shared(wheel_cache: Path, etc_claude_code: Path) -> Iterator[Shared]:  # noq
                  "-e", f"mcp_workstation_system_config={system_config}")  # fmt: skip
         session_home = base / "root-home"
         session_home.mkdir()
+        # ANSIBLE_REMOTE_TEMP back to Ansible's default: modules run as a user keep their temporary
+        # files in that user's ~/.ansible/tmp (the helpers' one folder is root's).
         env = {"ANSIBLE_CALLBACK_PLUGINS": str(callbacks), "ANSIBLE_CALLBACKS_ENABLED": "swap_claude_json",
-               "SNOWMCP_SYSTEM_CONFIG": str(system_config)}  # fmt: skip
+               "SNOWMCP_SYSTEM_CONFIG": str(system_config), "ANSIBLE_REMOTE_TEMP": "~/.ansible/tmp"}  # fmt: skip
         for key in [k for k in os.environ if k.startswith(("SNOWMCP_KEYRING", "XDG_"))]:
             env[key] = ""
         watched = (homes["bob"], root_only, root_share, root_json.parent, ETC / "managed-settings.json")

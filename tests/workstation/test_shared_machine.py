@@ -42,11 +42,6 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible_collections.snowmcp.core.plugins.filter.home_paths import below_link
-from ansible_collections.snowmcp.core.plugins.filter.inventory_model import (
-    unix_account,
-    unix_account_problems,
-)
 
 from tests.workstation.test_managed import ETC, IT_MCP, etc_claude_code  # noqa: F401 - the shared fixture
 from tests.workstation.wshelpers import PlaybookRun, run_playbook
@@ -349,8 +344,11 @@ def test_a_claude_json_swapped_for_a_link_is_not_written_through(shared: Shared)
     # Working as zed, the write through zed's link to a root-owned file is refused (it stops the
     # run at zed, the last user): the only failure of the run.
     out = shared.run.output
-    assert shared.run.rc != 0 and out.count("fatal: [ws1]") == 1, out[-4000:]
-    assert out.rfind("Remove the servers this role added from Claude Code") < out.find("fatal: [ws1]"), out[-4000:]
+    assert shared.run.rc != 0 and "failed=1 " in out, out[-4000:]
+    failure = out.find("failed: [ws1]")
+    assert failure > 0 and out.count("failed: [ws1]") == 1, out[-4000:]
+    task = out[out.rfind("TASK [", 0, failure):failure]
+    assert task.startswith("TASK [snowmcp.core.mcp_workstation : Remove the servers this role added from Claude Code]"), task
 
 
 def test_legitimate_users_are_served_in_their_own_homes_as_themselves(shared: Shared) -> None:
@@ -403,6 +401,9 @@ def test_managed_mode_refuses_plain_http_unless_it_opts_in(shared: Shared) -> No
 
 
 def test_account_mapping_rules() -> None:
+    from ansible_collections.snowmcp.core.plugins.filter.home_paths import below_link
+    from ansible_collections.snowmcp.core.plugins.filter.inventory_model import unix_account, unix_account_problems
+
     users = [{"login": "Alice.Smith@Example.com", "roles": ["R"]}, {"login": "bob@x", "roles": ["R"], "unix_user": "bsmith"},
              {"login": "carol@x", "roles": ["R"], "unix_user": "-rf"}, {"login": "dave", "roles": ["R"]}]  # fmt: skip
     assert unix_account(users, "alice.smith@example.com", "login_local_part") == {"name": "alice.smith", "problem": ""}

@@ -402,7 +402,10 @@ def test_managed_mode_refuses_plain_http_unless_it_opts_in(shared: Shared) -> No
 
 def test_account_mapping_rules() -> None:
     from ansible_collections.snowmcp.core.plugins.filter.home_paths import below_link
-    from ansible_collections.snowmcp.core.plugins.filter.inventory_model import unix_account, unix_account_problems
+    from ansible_collections.snowmcp.core.plugins.filter.inventory_model import (
+        unix_account,
+        unix_account_problems,
+    )
 
     users = [{"login": "Alice.Smith@Example.com", "roles": ["R"]}, {"login": "bob@x", "roles": ["R"], "unix_user": "bsmith"},
              {"login": "carol@x", "roles": ["R"], "unix_user": "-rf"}, {"login": "dave", "roles": ["R"]}]  # fmt: skip

@@ -373,27 +373,22 @@ def test_legitimate_users_are_served_in_their_own_homes_as_themselves(shared: Sh
     assert owner_and_text(shared.homes["eve"] / "keyring-ran")[0] == shared.uids["eve"]
 
 
-def test_a_user_without_a_usable_account_stops_the_play_before_anything_changes(shared: Shared) -> None:
+def test_unusable_accounts_and_plain_http_stop_the_play_before_anything_changes(shared: Shared) -> None:
     users = [
         {"login": "nobody-here@example.com", "roles": ["MCP_USERS"], "host": "ws1"},  # no such account
         {"login": "carol@example.com", "roles": ["MCP_USERS"], "host": "ws1", "unix_user": "root"},
         {"login": login("alice"), "roles": ["MCP_USERS"], "host": "ws1", "unix_user": account("alice")},
     ]  # fmt: skip
-    inv = write_inventory(shared.base / "bad-accounts.yml", users, "https://127.0.0.1:9")
+    # Plain http on the loopback, without mcp_workstation_allow_loopback_http this time.
+    inv = write_inventory(shared.base / "bad-accounts.yml", users, "http://127.0.0.1:9")
     before = snapshot(shared.homes["alice"], ETC)
     run = shared.play(inventory=inv)
     assert run.rc != 0
-    assert "nobody-here@example.com on ws1: the local account 'nobody-here' does not exist" in run.output, run.output[-3000:]
-    assert "carol@example.com on ws1: the local account may not be root" in run.output, run.output[-3000:]
-    assert snapshot(shared.homes["alice"], ETC) == before
-
-
-def test_managed_mode_refuses_plain_http_unless_it_opts_in(shared: Shared) -> None:
-    users = [{"login": login("alice"), "roles": ["MCP_USERS"], "host": "ws1", "unix_user": account("alice")}]
-    inv = write_inventory(shared.base / "http.yml", users, "http://127.0.0.1:9")
-    before = snapshot(shared.homes["alice"], ETC)
-    run = shared.play(inventory=inv)
-    assert run.rc != 0 and "in managed mode http needs mcp_workstation_allow_loopback_http" in run.output, run.output[-3000:]
+    for line in ("nobody-here@example.com on ws1: the local account 'nobody-here' does not exist",
+                 "carol@example.com on ws1: the local account may not be root",
+                 'token_service.url "http://127.0.0.1:9" is plain http: in managed mode http needs '
+                 "mcp_workstation_allow_loopback_http"):  # fmt: skip
+        assert line in run.output, run.output[-3000:]
     assert snapshot(shared.homes["alice"], ETC) == before
 
 

@@ -64,7 +64,7 @@ ACCOUNT = "smmgd_user"  # the local account both test users map to in managed mo
 
 @dataclass
 class Machine:
-    base: Path
+    base: Path  # the machine-wide paths and the users' folders (0755, outside pytest's folders)
     emu: Emulator
     svc: ServiceProc
     home: Path  # the Ansible session's HOME (user mode writes there)
@@ -165,17 +165,19 @@ def machine(tmp_path_factory: pytest.TempPathFactory, wheel_cache: Path, etc_cla
             "snowflake_mcp_servers": SERVERS,
             "mcp_users": [ALICE, BOB],
         }, hosts=("ws1",))  # fmt: skip
-        system_config = base / "etc-snowmcp" / "config.toml"
+        # The machine-wide paths, like the home, where every account can reach them (as on a real
+        # machine: /opt, /usr/local/bin, /etc), not in pytest's 0700 folder.
+        system_config = outer / "etc-snowmcp" / "config.toml"
         extra = ("-e", f"snowmcp_wheel_cache_dir={wheel_cache}", "-e", '{"mcp_workstation_client_extras": []}',
-                 "-e", f"mcp_workstation_system_venv={base / 'opt-snowmcp'}",
-                 "-e", f"mcp_workstation_system_bin_dir={base / 'usr-local-bin'}",
+                 "-e", f"mcp_workstation_system_venv={outer / 'opt-snowmcp'}",
+                 "-e", f"mcp_workstation_system_bin_dir={outer / 'usr-local-bin'}",
                  "-e", f"mcp_workstation_system_config={system_config}")  # fmt: skip
         browser = base / "browser"
         browser.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT}/harness/browser.py" "$1"\n')
         browser.chmod(0o755)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SNOWMCP_", "ANTHROPIC_", "CLAUDE"))}
         env.update(BROWSER=str(browser), SNOWMCP_KEYRING="0", SNOWMCP_SYSTEM_CONFIG=str(system_config))
-        state = Machine(base, emu, svc, home, inventory, extra, env, {}, {}, ansible_tmp)
+        state = Machine(outer, emu, svc, home, inventory, extra, env, {}, {}, ansible_tmp)
         # Run 1: user mode (no install needed to prove the switch) puts both users' servers in ~/.claude.json.
         state.runs["user"] = state.play("-e", "mcp_workstation_install_client=false").ok()
         state.user_mode_servers = json.loads((home / ".claude.json").read_text())["mcpServers"]

@@ -62,6 +62,13 @@ def task_definition(env: dict[str, str], cfg: dict[str, Any], ecs: dict[str, Any
         "volumes": [{"name": "tmp"}],
         "containerDefinitions": [container],
     }
+    token_file = env.get("SNOWMCP_VAULT_TOKEN_FILE", "")
+    if token_file:
+        # Vault mode on ECS: a Vault Agent container of the task (AWS IAM auth with the task role)
+        # writes the service's token into this shared task volume; the service only reads it.
+        request["volumes"].append({"name": "vault-token"})
+        container["mountPoints"].append({"sourceVolume": "vault-token", "containerPath": token_file.rsplit("/", 1)[0],
+                                         "readOnly": True})
     if ecs.get("task_role_arn"):
         request["taskRoleArn"] = ecs["task_role_arn"]
     if ecs.get("tags"):

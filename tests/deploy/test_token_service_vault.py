@@ -133,6 +133,6 @@ def test_bad_input_fails_before_any_write(openbao: OpenBao, first: dict[str, Any
     before = openbao.api("GET", "secret/data/snowmcp/token-service")["data"]["metadata"]["version"]
     short = run(first["_tmp"], openbao, inventory_admin_keys=["too-short"])
     assert short.get("failed") and "fewer than 32 characters" in short["msg"]
-    wrong = run(first["_tmp"], openbao, token="not-a-token")  # noqa: S106
+    wrong = run(first["_tmp"], openbao, token="not-a-token")
     assert wrong.get("failed") and "refused the token" in wrong["msg"]
     assert openbao.api("GET", "secret/data/snowmcp/token-service")["data"]["metadata"]["version"] == before

@@ -7,6 +7,7 @@ import contextlib
 import html
 import json
 import logging
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from starlette.routing import Route
 
 from snowmcp.service.audit import AuditLog
 from snowmcp.service.config import Settings, normalise_login
-from snowmcp.service.crypto import KeyRing, hash_secret, same
+from snowmcp.service.crypto import Cipher, KeyRing, hash_secret, same
 from snowmcp.service.limits import ClientAddress, RequestLimits
 from snowmcp.service.login import BrowserBinding, LoginError, LoginFlow
 from snowmcp.service.metrics import Metrics
@@ -28,6 +29,8 @@ from snowmcp.service.ratelimit import AuthFailLimiter, RateLimiter, RecentKeys
 from snowmcp.service.snowflake_oauth import SnowflakeOAuth
 from snowmcp.service.store import Store, StoreError, UserRecord, open_store
 from snowmcp.service.tokens import ReauthRequired, TokenManager, Unavailable, UserGone
+from snowmcp.service.vault.client import RETRY_AFTER as VAULT_RETRY_AFTER
+from snowmcp.service.vault.client import VaultClient, VaultError
 
 log = logging.getLogger("snowmcp.service")
 
@@ -46,16 +49,21 @@ REAUTH_MESSAGE = "Your Snowflake sign-in has expired or was revoked: run `snowmc
 class Service:
     """Everything one process needs; built in the app's lifespan."""
 
-    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store | None = None, *, cipher: Cipher | None = None,
+                 vault: VaultClient | None = None, base_settings: Settings | None = None) -> None:  # fmt: skip
         self.settings = settings
-        self.keyring = KeyRing.from_strings(settings.encryption_keys)
+        # Vault mode: the settings before the KV secret was applied (a reload applies the
+        # new secret to these, so a field removed from KV falls back to the settings).
+        self.base_settings = base_settings or settings
+        self.vault = vault  # Vault mode: the client the cipher and reloads use
+        self.cipher: Cipher = cipher if cipher is not None else KeyRing.from_strings(settings.encryption_keys)
         self.metrics = Metrics()
         self.audit = AuditLog(settings.audit_log)
         self.store = store if store is not None else open_store(settings.store)
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(settings.http_timeout, connect=min(5.0, settings.http_timeout)))
         self.oauth = SnowflakeOAuth(settings, self.http)
-        self.tokens = TokenManager(settings, self.store, self.keyring, self.oauth, self.metrics, self.audit)
-        self.login = LoginFlow(settings, self.store, self.keyring, self.oauth, self.metrics, self.audit)
+        self.tokens = TokenManager(settings, self.store, self.cipher, self.oauth, self.metrics, self.audit)
+        self.login = LoginFlow(settings, self.store, self.cipher, self.oauth, self.metrics, self.audit)
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         # Failed authentication, per client address (the proxy's address behind a proxy).
         self.auth_fail = AuthFailLimiter(settings.auth_fail_rate, settings.auth_fail_burst)
@@ -70,7 +78,35 @@ class Service:
         # Admin keys are compared as hashes: config files may hold `sha256:<hex>` only.
         self.admin_hashes = tuple(k[7:] if k.startswith("sha256:") else hash_secret(k) for k in settings.admin_keys)
 
+    def apply_secrets(self, settings: Settings) -> None:
+        """Take new values of the secrets (a reload in Vault mode re-read the KV secret)."""
+        self.settings = settings
+        self.oauth.client_id = settings.client_id
+        self.oauth.secrets = list(settings.client_secrets)
+        self.oauth._preferred = 0
+        self.allowed = self.login.allowed = settings.allowed_logins
+        self.admin_hashes = tuple(k[7:] if k.startswith("sha256:") else hash_secret(k) for k in settings.admin_keys)
+
+    async def reload(self) -> bool:
+        """SIGHUP in Vault mode: re-read the KV secret; the old values stay on failure."""
+        from snowmcp.service.config import ConfigError
+        from snowmcp.service.vault.secrets import apply_secret, read_secret
+
+        if self.vault is None:
+            return False
+        try:
+            secret = await read_secret(self.vault)
+            self.apply_secrets(apply_secret(self.base_settings, secret))
+        except (VaultError, ConfigError) as exc:
+            log.error("reload: the KV secret could not be applied, keeping the previous values: %s", exc)
+            return False
+        log.info("reload: applied version %d of the KV secret", secret.version)
+        self.audit.write("reload", kv_version=secret.version)
+        return True
+
     async def close(self) -> None:
+        if self.vault is not None:
+            await self.vault.close()
         await self.http.aclose()
         await self.store.close()
         self.audit.close()
@@ -362,10 +398,15 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    s = _svc(request)
     try:
-        await _svc(request).store.ping()
+        await s.store.ping()
     except StoreError:
         return error(503, "not_ready", "the token store is not reachable")
+    if s.vault is not None and not s.vault.healthy:
+        # Cached access tokens are still served meanwhile; refreshes and sign-ins answer 503.
+        return error(503, "not_ready", f"Vault is not usable: {s.vault.problem}; cached access tokens are "
+                     "still served, refreshes and sign-ins wait for Vault", {"Retry-After": str(VAULT_RETRY_AFTER)})  # fmt: skip
     return JSONResponse({"status": "ready"})
 
 
@@ -393,7 +434,7 @@ async def store_down(request: Request, exc: Exception) -> Response:
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     # build_app left the settings (and a store given by a test) on app.state; the handlers
     # find the Service there as request.app.state.service.
-    service = Service(app.state.settings, app.state.given_store)
+    service = await _start_service(app.state.settings, app.state.given_store)
     app.state.service = service
 
     async def flush_audit() -> None:
@@ -411,6 +452,9 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
                 log.warning("could not purge expired sign-ins: %s", exc)
 
     background = [asyncio.create_task(flush_audit()), asyncio.create_task(purge_expired())]
+    if service.vault is not None:
+        background.append(asyncio.create_task(service.vault.maintain()))
+        _on_sighup(service, background)
     try:
         yield
     finally:
@@ -420,6 +464,44 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
                 await task
         await service.tokens.drain()
         await service.close()
+
+
+async def _start_service(settings: Settings, store: Store | None) -> Service:
+    """The Service; in Vault mode after logging in and reading the KV secret (a Vault that
+    cannot be reached at start stops the start: the unit's restart policy retries)."""
+    if not settings.vault_mode:
+        return Service(settings, store)
+    from snowmcp.service.vault.secrets import apply_secret, read_secret
+    from snowmcp.service.vault.transit import TransitCipher
+
+    vault = VaultClient(settings)
+    try:
+        secret = await read_secret(vault)
+    except BaseException:
+        await vault.close()
+        raise
+    log.info("vault mode: read version %d of the KV secret", secret.version)
+    merged = apply_secret(settings, secret)
+    cipher = TransitCipher(vault, settings.vault_transit_mount, settings.vault_transit_key)
+    return Service(merged, store, cipher=cipher, vault=vault, base_settings=settings)
+
+
+def _on_sighup(service: Service, background: list[asyncio.Task[None]]) -> None:
+    """SIGHUP re-reads the KV secret (Gunicorn's master restarts its workers on SIGHUP
+    instead; they read it as they start)."""
+    loop = asyncio.get_running_loop()
+
+    def reload() -> None:
+        background.append(loop.create_task(_reload(service)))
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, reload)
+    except (RuntimeError, ValueError, NotImplementedError):
+        pass  # not the main thread (an in-process test client): no signal handling
+
+
+async def _reload(service: Service) -> None:
+    await service.reload()
 
 
 def build_app(settings: Settings, store: Store | None = None) -> Starlette:

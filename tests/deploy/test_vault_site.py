@@ -197,12 +197,14 @@ def test_rotate_all_under_load_fails_no_fetch(deploy: VaultDeploy, tmp_path: Pat
     records = re.findall(r'"records": ([0-9]+)', rotation["stdout"])
     rewrapped = re.findall(r'"rewrapped": ([0-9]+)', rotation["stdout"])
     assert records and rewrapped and int(records[-1]) == int(rewrapped[-1]) >= 3, (records, rewrapped)
-    # The client secret: the other slot is current, the old one the standby; the admin key is new.
+    # The client secret: the standby slot was refreshed in Snowflake and is current now, the old current
+    # secret is the standby (still valid); the admin key is new.
     after_state = controller_state(deploy)
     after_secret = kv(deploy, "snowmcp/token-service")
     assert after_state["client_secret_slot"] != before_state["client_secret_slot"]
-    assert after_secret["client_secret"] == before_secret["client_secret_next"]
-    assert after_secret["client_secret"] != before_secret["client_secret"]
+    assert after_secret["client_secret_next"] == before_secret["client_secret"]
+    assert after_secret["client_secret"] not in (before_secret["client_secret"], before_secret["client_secret_next"])
+    assert set(oauth_secrets(deploy)) == {after_secret["client_secret"], after_secret["client_secret_next"]}
     assert after_state["admin_keys"] != before_state["admin_keys"] and len(after_state["admin_keys"]) == 1
     assert after_state["encryption_rotation"] is None and after_state["client_secret_rotation"] is None
     # Past the refresh margin of the 65 s emulator tokens the next fetch refreshes with the new

@@ -199,3 +199,33 @@ def test_token_renewed_and_login_repeated(env: dict[str, Any]) -> None:
     assert login(svc, "bob@example.com")  # a new data key from Transit
     logins = svc.log.read_text().count("vault: logged in with approle")
     assert logins >= log_before + 1, svc.log.read_text()[-3000:]
+
+
+def test_token_file_auth_follows_vault_agent_rewrites(env: dict[str, Any], tmp_path: Path) -> None:
+    """SNOWMCP_VAULT_AUTH=token_file: the token Vault Agent writes is used, and a new one
+    written over it (the old one revoked) is picked up without a restart."""
+    bao, svc = env["bao"], env["svc"]
+
+    def new_token() -> str:
+        answer = bao.api("POST", "auth/token/create", {"policies": ["snowmcp-token-service"], "ttl": "1h"})
+        return str(answer["auth"]["client_token"])
+
+    sink = tmp_path / "vault-token"
+    first = new_token()
+    sink.write_text(first)
+    sink.chmod(0o600)
+    agent_env = {k: v for k, v in svc.env.items() if not k.startswith(("SNOWMCP_VAULT_ROLE_ID", "SNOWMCP_VAULT_SECRET_ID"))}
+    agent_env.update({"SNOWMCP_VAULT_AUTH": "token_file", "SNOWMCP_VAULT_TOKEN_FILE": str(sink)})
+    svc.stop()  # the last test of the module: the same port (the integration's redirect URI)
+    other = ServiceProc(tmp_path / "agent-svc", agent_env, port=svc.port, name="agent-mode")
+    other.start()
+    try:
+        assert login(other, "bob@example.com")  # KV read and a new data key with the file's token
+        second = new_token()
+        sink.write_text(second)  # Vault Agent renews/replaces the sink...
+        bao.api("POST", "auth/token/revoke", {"token": first})  # ...and the old token dies
+        assert login(other, "bob@example.com")
+        environ = Path(f"/proc/{other.proc.pid}/environ").read_bytes() if other.proc else b""
+        assert first.encode() not in environ and second.encode() not in environ
+    finally:
+        other.stop()

@@ -8,7 +8,7 @@ the token service as a background process deployed by the token_service role wit
 as the load. The controller writes to OpenBao with its VAULT_TOKEN environment variable, as an
 operator's shell would have it. The AppRole secret id is a 0600 file on the /dev/shm tmpfs.
 
-Three ansible-playbook runs: site (first converge: the service starts with nothing secret in its
+Three ansible-playbook runs (site.yml limited to the account and token service plays): site (first converge: the service starts with nothing secret in its
 folder, its environment or its command line), rotate_credentials rotate=all under a load loop
 (no fetch fails; Transit rotated, rewrapped and min_decryption_version raised), site again
 (changes nothing).
@@ -39,6 +39,9 @@ from .conftest import DemoDeploy, changed_per_play, sign_in, user_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.vault_e2e]
 LOAD_USERS = ["bob@example.com", "carol@example.com"]
+# site.yml without its workstation play: the users here sign in with the checkout's own CLI, and
+# test_site.py covers the workstations (it would build and install the client wheel again).
+SITE = ("snowmcp.core.site", "--limit", "localhost,token_service")
 # Plain refresh and access tokens of the emulator (as Snowflake's) start with this.
 TOKEN_PREFIX = b"ver:1-hint:"
 
@@ -127,7 +130,7 @@ def fetch_token(home: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.timeout(900)
 def test_service_starts_from_vault_with_nothing_secret_on_its_host(deploy: VaultDeploy, tmp_path: Path) -> None:
-    report = deploy.playbook("snowmcp.core.site")
+    report = deploy.playbook(*SITE)
     with urllib.request.urlopen(deploy.settings.service_url + "/readyz", timeout=5) as resp:  # noqa: S310
         assert resp.status == 200
     # What the service reads is in OpenBao: the credentials Snowflake holds, the admin key digests.
@@ -220,7 +223,7 @@ def test_rotate_all_under_load_fails_no_fetch(deploy: VaultDeploy, tmp_path: Pat
 def test_next_run_changes_nothing(deploy: VaultDeploy) -> None:
     version = deploy.bao.api("GET", "secret/data/snowmcp/token-service")["data"]["metadata"]["version"]
     secret_id = (deploy.secret_id_dir / "secret-id").read_text()
-    report = deploy.playbook("snowmcp.core.site")
+    report = deploy.playbook(*SITE)
     changed = changed_per_play(report)
     assert changed and all(count == 0 for count in changed.values()), changed
     assert deploy.bao.api("GET", "secret/data/snowmcp/token-service")["data"]["metadata"]["version"] == version

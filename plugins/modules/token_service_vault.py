@@ -503,7 +503,7 @@ def main() -> None:
         "auth": {"type": "str", "default": "approle", "choices": ["approle", "kubernetes", "token_file"]},
         "approle_mount": {"type": "str", "default": "approle"},
         "approle_role": {"type": "str", "default": "snowmcp-token-service"},
-        "secret_id_ttl": {"type": "int", "default": 0},
+        "secret_id_ttl": {"type": "int", "default": 0, "no_log": False},
         "token_ttl": {"type": "int", "default": 3600, "no_log": False},
         "issue_secret_id": {"type": "bool", "default": False},
         "secret_id": {"type": "str", "default": "", "no_log": True},

@@ -35,7 +35,7 @@ import yaml
 from harness import demo
 from harness.procs import BIN, Emulator, OpenBao, free_port
 
-from .conftest import DemoDeploy, changed_per_play, sign_in, user_folder
+from .conftest import NO_SYSTEM_CONFIG, DemoDeploy, changed_per_play, sign_in, user_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.vault_e2e]
 LOAD_USERS = ["bob@example.com", "carol@example.com"]
@@ -124,7 +124,7 @@ def admin_users(deploy: VaultDeploy) -> list[str]:
 
 
 def fetch_token(home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN / "snowmcp"), "token"], env={"HOME": str(home), "PATH": str(BIN)},
+    return subprocess.run([str(BIN / "snowmcp"), "token"], env={"HOME": str(home), "PATH": str(BIN), **NO_SYSTEM_CONFIG},
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
 
 

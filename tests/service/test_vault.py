@@ -5,7 +5,9 @@ Transit key rotation. The outage suite is test_vault_outage.py."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import os
 import signal
@@ -23,8 +25,9 @@ from harness.flow import login
 from harness.procs import BIN, Emulator, OpenBao, free_port
 from harness.svc import ADMIN_KEY, ENCRYPTION_KEY, ServiceProc, setup_integration
 from snowmcp.service.config import ConfigError, load_settings
-from snowmcp.service.crypto import DecryptError, KeyRing
+from snowmcp.service.crypto import DecryptError, KeyRing, hash_secret
 from snowmcp.service.store import UserRecord
+from snowmcp.service.store.sqlite import SqliteStore
 from snowmcp.service.tokens import access_aad, refresh_aad
 from snowmcp.service.vault.transit import key_version, split
 from tests.service.test_api import token_works
@@ -32,6 +35,25 @@ from tests.service.vaultkit import kv_secret, vault_service
 
 USER = "alice@example.com"
 NEW_ADMIN_KEY = "admin-" + "y" * 40
+FILE_MODE_KEY = "smcp_old_file_mode_key_" + "z" * 20
+
+
+def put_file_mode_record(db: Path) -> None:
+    """A user record as file-key mode wrote it, left in the store from before the switch."""
+    ring, now, user = KeyRing.from_strings([ENCRYPTION_KEY]), time.time(), "dave@example.com"
+    old = UserRecord(username=user, login=user, api_key_hash=hash_secret(FILE_MODE_KEY),
+                     refresh_token=ring.encrypt("r", refresh_aad(user)), access_token=ring.encrypt("a", access_aad(user)),
+                     access_token_issued_at=now, access_token_expires_at=now + 3600,
+                     refresh_token_expires_at=now + 86400)  # fmt: skip
+
+    async def put() -> None:
+        store = SqliteStore(db)
+        try:
+            assert await store.save(old, 0)
+        finally:
+            await store.close()
+
+    asyncio.run(put())
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +67,7 @@ def env(shared_emulator: Emulator, openbao: OpenBao, tmp_path_factory: pytest.Te
     svc = vault_service(workdir, shared_emulator, openbao, integ, f"sqlite:///{db}",
                         token_ttl="3s", token_max_ttl="6s")  # fmt: skip
     svc.port = port
+    put_file_mode_record(db)
     svc.start()
     try:
         yield {"svc": svc, "emu": shared_emulator, "bao": openbao, "integ": integ, "db": db, "keys": {},
@@ -54,7 +77,7 @@ def env(shared_emulator: Emulator, openbao: OpenBao, tmp_path_factory: pytest.Te
 
 
 def stored(db: Path, user: str = USER) -> UserRecord:
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # closed: a leaked one keeps a stale view
         (data,) = conn.execute("SELECT data FROM users WHERE username = ?", (user,)).fetchone()
     return UserRecord.from_json(data)
 
@@ -170,7 +193,7 @@ def test_transit_rotation_rewrap_and_min_decryption_version(env: dict[str, Any])
     before = stored(db)
     bao.api("POST", "transit/keys/snowmcp-token-service/rotate")
     counts = run_rewrap(svc)
-    assert counts["records"] == 1 and counts["rewrapped"] == 1
+    assert counts["records"] == 2 and counts["rewrapped"] == 1 and counts["skipped"] == 1  # dave: file-key mode
     after = stored(db)
     assert key_version(split(after.refresh_token)[0]) == 2 and key_version(split(after.access_token)[0]) == 2
     assert after.version == before.version + 1
@@ -195,10 +218,31 @@ def test_token_renewed_and_login_repeated(env: dict[str, Any]) -> None:
     svc = env["svc"]
     log_before = svc.log.read_text().count("vault: logged in with approle")
     time.sleep(max(0.0, 7 - (time.monotonic() - env["started"])))
-    assert svc.request("GET", "/readyz")[0] == 200
+    deadline = time.monotonic() + 10  # a login racing a lapsing 3 s token may be retried
+    while svc.request("GET", "/readyz")[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    status, ready = svc.request("GET", "/readyz")
+    assert status == 200, ready
     assert login(svc, "bob@example.com")  # a new data key from Transit
     logins = svc.log.read_text().count("vault: logged in with approle")
     assert logins >= log_before + 1, svc.log.read_text()[-3000:]
+
+
+def test_config_check_connect_and_file_key_records(env: dict[str, Any]) -> None:
+    """`config check --connect` logs in and validates the KV secret (exit 4 when Vault
+    refuses); a record sealed in file-key mode before the switch (written by the fixture
+    before the service started) asks for a new sign-in."""
+    svc = env["svc"]
+    base = {**os.environ, **svc.env, "SNOWMCP_PUBLIC_URL": svc.url}
+    cmd = [str(BIN / "snowmcp-service"), "config", "check", "--connect"]
+    done = subprocess.run(cmd, env=base, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["settings"]["client_secret"] == ""  # none in the settings
+    bad = subprocess.run(cmd, env={**base, "SNOWMCP_VAULT_ROLE_ID": "not-a-role"}, capture_output=True, text=True,
+                         timeout=60, check=False)  # fmt: skip
+    assert bad.returncode == 4 and "login failed" in bad.stderr, bad.stderr
+    status, body = svc.request("GET", "/v1/token", FILE_MODE_KEY)
+    assert status == 409 and body["error"] == "reauth_required", body
 
 
 def test_token_file_auth_follows_vault_agent_rewrites(env: dict[str, Any], tmp_path: Path) -> None:

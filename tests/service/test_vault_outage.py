@@ -9,6 +9,7 @@ memory), `b` never read the record, so every token it serves or refreshes needs 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
@@ -56,7 +57,7 @@ def env(openbao_disk: OpenBao, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def stored(db: Path) -> UserRecord:
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # closed: a leaked one keeps a stale view
         (data,) = conn.execute("SELECT data FROM users WHERE username = ?", (USER,)).fetchone()
     return UserRecord.from_json(data)
 

@@ -507,13 +507,13 @@ async def _reload(service: Service) -> None:
 def build_app(settings: Settings, store: Store | None = None) -> Starlette:
     """The ASGI app: routes, the request-limits middleware, error handlers and the lifespan."""
     routes: list[Any] = [
+        Route("/v1/token", token),  # first: the hot path (Starlette tries routes in order)
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/v1/login", login),
         Route("/v1/oauth/callback", callback),
         Route("/v1/login/exchange", exchange, methods=["POST"]),
-        Route("/v1/token", token),
         Route("/v1/me", me, methods=["GET", "DELETE"]),
         Route("/v1/admin/users", admin_users),
         Route("/v1/admin/users/{username:path}", admin_revoke, methods=["DELETE"]),

@@ -186,6 +186,16 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         async def ping() -> None:
             async with _open_store(settings) as store:
                 await store.ping()
+            if settings.vault_mode:
+                # Log in and read (and validate) the KV secret, as the service will at start.
+                from snowmcp.service.vault.client import VaultClient
+                from snowmcp.service.vault.secrets import apply_secret, read_secret
+
+                vault = VaultClient(settings)
+                try:
+                    apply_secret(settings, await read_secret(vault))
+                finally:
+                    await vault.close()
 
         asyncio.run(ping())
     print(json.dumps({"ok": True, "settings": settings.describe()}, indent=2))
@@ -222,7 +232,8 @@ def parser() -> argparse.ArgumentParser:
     rev.set_defaults(func=cmd_users_revoke)
     config = sub.add_parser("config", help="check the settings").add_subparsers(dest="config_command", required=True)
     chk = with_config(config.add_parser("check", help="validate the settings (secrets are not shown)"))
-    chk.add_argument("--connect", action="store_true", help="also check that the store is reachable")
+    chk.add_argument("--connect", action="store_true",
+                     help="also check that the store is reachable (Vault mode: and that the KV secret can be read)")  # fmt: skip
     # What a Gunicorn worker will read (SNOWMCP_ENV_FILE): the role checks it before a reload.
     chk.add_argument("--env-file", metavar="FILE",
                      help="KEY=VALUE settings file (the role's service.env); replaces SNOWMCP_* variables")  # fmt: skip

@@ -40,6 +40,7 @@ from snowmcp.service.snowflake_oauth import OAuthError, SnowflakeOAuth, TokenRes
 from snowmcp.service.store import ACTIVE, REAUTH_REQUIRED, Store, UserRecord
 from snowmcp.service.vault.client import RETRY_AFTER as VAULT_RETRY_AFTER
 from snowmcp.service.vault.client import VaultError
+from snowmcp.service.vault.transit import ForeignCiphertext
 
 log = logging.getLogger("snowmcp.service")
 
@@ -130,6 +131,9 @@ class TokenManager:
             rec = await self._single_flight(rec.username)
         try:
             return await self.access_token(rec), rec.access_token_expires_at
+        except ForeignCiphertext:
+            # Written before the switch to Vault mode: no key here opens it; a sign-in replaces it.
+            raise ReauthRequired() from None
         except DecryptError:
             log.error("stored access token for a user does not decrypt with the key ring")
             raise Unavailable("stored token cannot be decrypted; check SNOWMCP_ENCRYPTION_KEYS", 60) from None
@@ -234,6 +238,8 @@ class TokenManager:
             # The key the new tokens are sealed under is ready before Snowflake is called:
             # between Snowflake's answer and the store write nothing may need Vault.
             sealer = await self.cipher.sealer([rec.refresh_token])
+        except ForeignCiphertext:
+            raise ReauthRequired() from None  # sealed in file-key mode: a new sign-in replaces it
         except DecryptError:
             log.error("stored refresh token does not decrypt with the key ring")
             raise Unavailable("stored token cannot be decrypted; check SNOWMCP_ENCRYPTION_KEYS", 60) from None

@@ -173,7 +173,9 @@ class VaultClient:
         self._token = str(auth["client_token"])
         self._renewable = bool(auth.get("renewable"))
         # lease 0: a token that does not expire (root-like); check it now and then anyway.
-        self._expires_at = now + lease - 5 if lease else now + 3600
+        # Counted as expired a little early (5 s, or a quarter of a short lease) so a call is
+        # never sent with a token about to lapse - and never so early that every call logs in.
+        self._expires_at = now + lease - min(5.0, lease / 4) if lease else now + 3600
         self._renew_at = now + lease * RENEW_AT if lease else now + 3600
 
     async def maintain(self) -> None:

@@ -40,6 +40,10 @@ SESSION_KEY_TTL = 300.0
 MAX_CACHED_KEYS = 200_000  # one per user record (plus a few): about 100 bytes each
 
 
+class ForeignCiphertext(DecryptError):
+    """A value sealed in file-key mode, read in Vault mode: only a new sign-in replaces it."""
+
+
 def split(token: str) -> tuple[str, bytes, bytes]:
     """(wrapped key, nonce, ciphertext) of a Transit-mode ciphertext; DecryptError otherwise."""
     try:
@@ -47,7 +51,7 @@ def split(token: str) -> tuple[str, bytes, bytes]:
     except ValueError:
         raise DecryptError("not a ciphertext") from None
     if len(raw) < 3 or raw[0] != _VERSION:
-        raise DecryptError("not a Transit-mode ciphertext")
+        raise ForeignCiphertext("not a Transit-mode ciphertext (written in file-key mode?)")
     size = int.from_bytes(raw[1:3], "big")
     end = 3 + size
     if len(raw) <= end + 12:

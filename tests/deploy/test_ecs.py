@@ -150,6 +150,7 @@ def test_vault_mode_keeps_only_the_store_in_secrets_manager(tmp_path: Path, open
     assert set(json.loads(load(files, "secret-value.json")["SecretString"])) == {"SNOWMCP_STORE"}
     assert {"sourceVolume": "vault-token", "containerPath": "/vault/token", "readOnly": True} in container["mountPoints"]
     assert {"name": "vault-token"} in task["volumes"]
+    assert "/healthz" in container["healthCheck"]["command"][3]  # ECS must not replace tasks in a Vault outage
     for value in FAKE_OAUTH.values():
         assert value not in (files / "task-definition.json").read_text() + (files / "secret-value.json").read_text()
     # The credentials went to Vault instead, where the policy lets the service read them.

@@ -108,6 +108,8 @@ def test_vault_manifests_validate_and_hold_no_secret_but_the_store(vault_manifes
         assert value not in yaml.safe_dump(vault_manifests)
     pod = vault_manifests["Deployment"]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "snowmcp-token-service" and pod["automountServiceAccountToken"] is True
+    # /readyz is 503 while Vault is down though cached tokens are served: routing follows /healthz.
+    assert pod["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/healthz"
     port = int(openbao.url.rsplit(":", 1)[1])
     egress = {p["port"] for rule in vault_manifests["NetworkPolicy"]["spec"]["egress"] for p in rule["ports"]}
     assert port in egress

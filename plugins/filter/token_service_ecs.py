@@ -16,9 +16,13 @@ from typing import Any
 CONTAINER = "token-service"
 PORT = 8080
 UID = "10001:10001"  # the Dockerfile's non-root user
-# The image is slim (no curl or wget): the container's own Python asks /readyz.
-READY_PROBE = ("import sys, urllib.request; sys.exit(0 if urllib.request.urlopen("
-               f"'http://127.0.0.1:{PORT}/readyz', timeout=3).status == 200 else 1)")
+# The image is slim (no curl or wget): the container's own Python asks /readyz. In Vault mode it
+# asks /healthz: /readyz turns 503 while Vault is unusable although the task still serves cached
+# tokens, and ECS would replace every task during a Vault outage (a task starts only once it has
+# read Vault).
+PROBE = ("import sys, urllib.request; sys.exit(0 if urllib.request.urlopen("
+         f"'http://127.0.0.1:{PORT}%s', timeout=3).status == 200 else 1)")
+READY_PROBE = PROBE % "/readyz"
 
 
 def _tags(tags: Any) -> list[dict[str, str]]:
@@ -39,7 +43,8 @@ def task_definition(env: dict[str, str], cfg: dict[str, Any], ecs: dict[str, Any
         "environment": [{"name": k, "value": str(v)} for k, v in sorted(env.items()) if k not in secret_names],
         # ECS resolves each from a JSON key of the secret when a task starts: no value in this request.
         "secrets": [{"name": k, "valueFrom": f"{ecs['secret_arn']}:{k}::"} for k in secret_names],
-        "healthCheck": {"command": ["CMD", "python", "-c", READY_PROBE],
+        "healthCheck": {"command": ["CMD", "python", "-c",
+                                    PROBE % "/healthz" if env.get("SNOWMCP_VAULT_ADDR") else READY_PROBE],
                         "interval": 15, "timeout": 5, "retries": 3, "startPeriod": 20},
         "logConfiguration": {"logDriver": "awslogs", "options": {
             "awslogs-group": ecs["log_group"], "awslogs-region": ecs["region"],
@@ -62,6 +67,13 @@ def task_definition(env: dict[str, str], cfg: dict[str, Any], ecs: dict[str, Any
         "volumes": [{"name": "tmp"}],
         "containerDefinitions": [container],
     }
+    token_file = env.get("SNOWMCP_VAULT_TOKEN_FILE", "")
+    if token_file:
+        # Vault mode on ECS: a Vault Agent container of the task (AWS IAM auth with the task role)
+        # writes the service's token into this shared task volume; the service only reads it.
+        request["volumes"].append({"name": "vault-token"})
+        container["mountPoints"].append({"sourceVolume": "vault-token", "containerPath": token_file.rsplit("/", 1)[0],
+                                         "readOnly": True})
     if ecs.get("task_role_arn"):
         request["taskRoleArn"] = ecs["task_role_arn"]
     if ecs.get("tags"):

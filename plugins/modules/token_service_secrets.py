@@ -124,34 +124,21 @@ path:
   sample: /etc/snowmcp-token-service/credentials.json
 """
 
-import base64
-import copy
-import hashlib
 import json
 import os
-import secrets
 import stat
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.snowmcp.core.plugins.module_utils.private_file import write_private_file
-
-ACTIONS = ("ensure", "client_secret_begin", "client_secret_refreshed", "client_secret_commit",
-           "encryption_key_begin", "encryption_key_finish", "admin_key_begin", "admin_key_finish")
-MASK = "********"
-
-
-class StoreError(Exception):
-    """Bad input or an unreadable store: reported before anything is written."""
-
-
-def new_encryption_key() -> str:
-    # The service's key format (`snowmcp-service keys generate`): 32 random bytes, base64url, no padding.
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-
-
-def new_admin_key() -> str:
-    return secrets.token_urlsafe(32)
+from ansible_collections.snowmcp.core.plugins.module_utils.token_service_state import (
+    ACTIONS,
+    StoreError,
+    admin_key_hashes,
+    masked,
+    plan,
+    rotation_state,
+)
 
 
 def load(path: str) -> dict[str, Any]:
@@ -166,76 +153,6 @@ def load(path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise StoreError(f"the secret store {path} is not a JSON object")
     return data
-
-
-def plan(before: dict[str, Any], action: str, inv_enc: list[str], inv_admin: list[str]) -> dict[str, Any]:
-    """The store's content after `action` (pure apart from generating keys)."""
-    data = copy.deepcopy(before)
-    data.setdefault("version", 1)
-    data.setdefault("client_secret_slot", 1)
-    data.setdefault("client_secret_rotation", None)
-    data.setdefault("encryption_rotation", None)
-    data.setdefault("admin_rotation", None)
-    if not inv_enc and not data.get("encryption_keys"):
-        data["encryption_keys"] = [new_encryption_key()]
-    if not inv_admin and not data.get("admin_keys"):
-        data["admin_keys"] = [new_admin_key()]
-
-    slot = data["client_secret_slot"]
-    rotation = data["client_secret_rotation"]
-    if action == "client_secret_begin":
-        if not rotation:  # resume an unfinished rotation rather than start a second one
-            data["client_secret_rotation"] = {"target_slot": 2 if slot == 1 else 1, "phase": "refreshing"}
-    elif action == "client_secret_refreshed":
-        if rotation:
-            rotation["phase"] = "refreshed"
-    elif action == "client_secret_commit":
-        if rotation and rotation.get("phase") == "refreshed":
-            data["client_secret_slot"] = rotation["target_slot"]
-            data["client_secret_rotation"] = None
-    elif action.startswith("encryption_key_"):
-        if inv_enc:
-            raise StoreError("token_service.encryption_keys comes from the inventory: rotate it there (put the new "
-                             "key first, deploy, run `snowmcp-service keys rotate`, then drop the old key)")
-        if action == "encryption_key_begin" and not data["encryption_rotation"]:
-            data["encryption_keys"] = [new_encryption_key(), *data["encryption_keys"][:1]]
-            data["encryption_rotation"] = "reencrypting"
-        elif action == "encryption_key_finish" and data["encryption_rotation"]:
-            data["encryption_keys"] = data["encryption_keys"][:1]
-            data["encryption_rotation"] = None
-    elif action.startswith("admin_key_"):
-        if inv_admin:
-            raise StoreError("token_service.admin_keys comes from the inventory: rotate it there "
-                             "(add the new key, deploy, switch callers, remove the old key, deploy)")
-        if action == "admin_key_begin" and not data["admin_rotation"]:
-            data["admin_keys"] = [new_admin_key(), *data["admin_keys"][:1]]
-            data["admin_rotation"] = "issued"
-        elif action == "admin_key_finish" and data["admin_rotation"]:
-            data["admin_keys"] = data["admin_keys"][:1]
-            data["admin_rotation"] = None
-    return data
-
-
-def current_slot(data: dict[str, Any]) -> int:
-    """The slot whose secret the service uses as current.
-
-    Once a rotation's new secret exists (phase `refreshed`) that is the target slot; the
-    other slot's secret stays as the service's "next" secret, so a process still using it
-    keeps working until the rotation is committed.
-    """
-    rotation = data.get("client_secret_rotation")
-    if rotation and rotation.get("phase") == "refreshed":
-        return int(rotation["target_slot"])
-    return int(data["client_secret_slot"])
-
-
-def masked(data: dict[str, Any]) -> dict[str, Any]:
-    """The store for a diff: every key replaced by MASK, so only counts and progress show."""
-    out = copy.deepcopy(data)
-    for name in ("encryption_keys", "admin_keys"):
-        if name in out:
-            out[name] = [MASK] * len(out[name])
-    return out
 
 
 def run(module: AnsibleModule) -> tuple[bool, dict[str, Any], dict[str, Any], dict[str, Any] | None]:
@@ -262,22 +179,11 @@ def run(module: AnsibleModule) -> tuple[bool, dict[str, Any], dict[str, Any], di
 
     enc = inv_enc or after["encryption_keys"]
     admin = inv_admin or after["admin_keys"]
-    state = {
-        "client_secret_slot": after["client_secret_slot"],
-        "client_secret_current_slot": current_slot(after),
-        "client_secret_rotation": after["client_secret_rotation"],
-        "encryption_rotation": after["encryption_rotation"],
-        "encryption_key_count": len(enc),
-        "admin_rotation": after["admin_rotation"],
-        "admin_key_count": len(admin),
-        "encryption_keys_from_inventory": bool(inv_enc),
-        "admin_keys_from_inventory": bool(inv_admin),
-    }
+    state = rotation_state(after, enc, admin, bool(inv_enc), bool(inv_admin))
     result_secrets = {
         "encryption_keys": [] if inv_enc else after["encryption_keys"],
         "admin_keys": [] if inv_admin else after["admin_keys"],
-        # The service compares sha256 digests, so its settings never hold a usable admin key.
-        "admin_key_hashes": ["sha256:" + hashlib.sha256(k.encode()).hexdigest() for k in admin],
+        "admin_key_hashes": admin_key_hashes(admin),
     }
     diff = {"before": masked(before), "after": masked(after)} if changed else None
     return changed, state, result_secrets, diff

@@ -74,6 +74,12 @@ def changed_per_play(report: dict[str, Any]) -> dict[str, int]:
     return dict(report["plays"])
 
 
+# The `snowmcp` CLI also reads the machine's /etc/snowmcp/config.toml (managed mode); a test that runs
+# the CLI as a user with only a HOME points it elsewhere, so such a file left on the machine by
+# anything else cannot redirect the test's users.
+NO_SYSTEM_CONFIG = {"SNOWMCP_SYSTEM_CONFIG": "/nonexistent/snowmcp/config.toml"}
+
+
 def galaxy_env() -> dict[str, str]:
     """ansible-galaxy / ansible-playbook settings from the user's folder only (no repository ansible.cfg)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
@@ -121,6 +127,7 @@ def sign_in(deploy: DemoDeploy, login: str, home: Path) -> None:
     env = dict(os.environ, HOME=str(home), SNOWMCP_DEMO_DIR=str(deploy.dir), SNOWMCP_DEMO_SIGN_IN_AS=login,
                BROWSER=demo.BROWSER)  # fmt: skip
     env.pop("SNOWMCP_DEMO_BROWSER_CHILD", None)
+    env.update(NO_SYSTEM_CONFIG)
     proc = subprocess.run([str(BIN / "snowmcp"), "login", "--service", deploy.settings.service_url], env=env,
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     log = (deploy.dir / "browser.log").read_text() if (deploy.dir / "browser.log").exists() else ""

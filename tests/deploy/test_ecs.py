@@ -16,6 +16,8 @@ import pytest
 from botocore.exceptions import ParamValidationError
 from botocore.validate import validate_parameters
 
+from harness.procs import OpenBao
+
 from .render import FAKE_OAUTH, render
 
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:snowmcp/token-service-AbCdEf"
@@ -129,3 +131,27 @@ def test_ecs_needs_the_redis_store(tmp_path: Path) -> None:
     out = render(tmp_path, {**settings(tmp_path), "store": "sqlite", "redis_url": ""}, succeed=False)
     assert "token_service is invalid" in out
     assert not (tmp_path / "ecs").exists()
+
+
+def test_vault_mode_keeps_only_the_store_in_secrets_manager(tmp_path: Path, openbao: OpenBao) -> None:
+    # AWS Secrets Manager stays the ECS default; in Vault mode it holds only the store URL, and a
+    # Vault Agent of the task writes the service's token into a shared volume (auth token_file).
+    vault = {"addr": openbao.url, "auth": "token_file", "token_file": "/vault/token/service-token"}
+    render(tmp_path, {**settings(tmp_path), "vault": vault}, "-e", f"token_service_vault_token={openbao.root_token}",
+           secrets=(REDIS_PASSWORD,))  # fmt: skip
+    files = tmp_path / "ecs"
+    task = load(files, "task-definition.json")
+    validate_parameters(task, input_shape("ecs", "RegisterTaskDefinition"))
+    container = task["containerDefinitions"][0]
+    env = {e["name"]: e["value"] for e in container["environment"]}
+    assert env["SNOWMCP_VAULT_AUTH"] == "token_file" and env["SNOWMCP_VAULT_TOKEN_FILE"] == vault["token_file"]
+    assert env["SNOWMCP_VAULT_ADDR"] == openbao.url and "SNOWMCP_CLIENT_ID" not in env
+    assert [s["name"] for s in container["secrets"]] == ["SNOWMCP_STORE"]
+    assert set(json.loads(load(files, "secret-value.json")["SecretString"])) == {"SNOWMCP_STORE"}
+    assert {"sourceVolume": "vault-token", "containerPath": "/vault/token", "readOnly": True} in container["mountPoints"]
+    assert {"name": "vault-token"} in task["volumes"]
+    assert "/healthz" in container["healthCheck"]["command"][3]  # ECS must not replace tasks in a Vault outage
+    for value in FAKE_OAUTH.values():
+        assert value not in (files / "task-definition.json").read_text() + (files / "secret-value.json").read_text()
+    # The credentials went to Vault instead, where the policy lets the service read them.
+    assert openbao.api("GET", "secret/data/snowmcp/token-service")["data"]["data"]["client_id"] == FAKE_OAUTH["client_id"]

@@ -46,7 +46,7 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_runner impo
 from harness import demo, scim
 from harness.procs import BIN, Emulator, free_port
 
-from .conftest import DemoDeploy, changed_per_play, sign_in, user_folder
+from .conftest import NO_SYSTEM_CONFIG, DemoDeploy, changed_per_play, sign_in, user_folder
 
 pytestmark = pytest.mark.slow
 SCIM_USERS = 1100
@@ -250,7 +250,7 @@ def test_rotation_under_load_fails_no_request(deploy: DemoDeploy, tmp_path: Path
     def load(user: str, home: Path) -> None:
         # The real client, as Claude Code's headersHelper runs it: a fresh process per fetch.
         while not stop.is_set():
-            proc = subprocess.run([str(BIN / "snowmcp"), "token"], env={"HOME": str(home), "PATH": str(BIN)},
+            proc = subprocess.run([str(BIN / "snowmcp"), "token"], env={"HOME": str(home), "PATH": str(BIN), **NO_SYSTEM_CONFIG},
                                   capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
             results.append((user, proc.returncode, proc.stderr.strip()[-200:]))
             time.sleep(1.0)  # ~3 fetches a second in all: each reload window sees several
@@ -289,7 +289,7 @@ def test_rotation_under_load_fails_no_request(deploy: DemoDeploy, tmp_path: Path
     assert sum(v for k, v in stats.items() if k.startswith("authorization_code")) == code_grants_before
     time.sleep(6)  # past the refresh margin of the 65 s emulator tokens: the next fetch refreshes
     for user, home in homes.items():
-        proc = subprocess.run([str(BIN / "snowmcp"), "token"], env={"HOME": str(home), "PATH": str(BIN)},
+        proc = subprocess.run([str(BIN / "snowmcp"), "token"], env={"HOME": str(home), "PATH": str(BIN), **NO_SYSTEM_CONFIG},
                               capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
         assert proc.returncode == 0, (user, proc.stderr)
     # The new admin key works (urlopen raises on 401) and everyone is still signed in.

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.procs import OpenBao
+
 from .render import FAKE_OAUTH, render
 
 UNIT = "snowmcp-token-service"
@@ -90,3 +92,24 @@ def test_an_empty_allow_list_is_refused_unless_anyone_is_allowed(tmp_path: Path,
     # The default (the present mcp_users) is a list: the service is told nobody else may sign in.
     env = (root / f"etc/{UNIT}/service.env").read_text()
     assert "SNOWMCP_ALLOWED_USERS=alice@example.com" in env and "SNOWMCP_ALLOW_ANY_USER=false" in env
+
+
+def test_vault_mode_renders_no_secret_and_loads_the_secret_id_as_an_encrypted_credential(
+        tmp_path: Path, openbao: OpenBao) -> None:  # fmt: skip
+    root = tmp_path / "root"
+    settings = {"runtime": "systemd", "url": "https://snowmcp.example.com", "systemd_root": str(root),
+                "systemd_manage": False, "install": False, "vault": {"addr": openbao.url}}  # fmt: skip
+    # Bad Vault settings are refused before anything is written (Kubernetes auth needs that runtime).
+    out = render(tmp_path, {**settings, "vault": {"addr": openbao.url, "auth": "kubernetes"}}, succeed=False)
+    assert "token_service.vault is invalid" in out and "Nothing was changed" in out
+    assert not root.exists() and "snowmcp-token-service" not in openbao.api("GET", "sys/policies/acl?list=true")["data"]["keys"]
+    render(tmp_path, settings, "-e", f"token_service_vault_token={openbao.root_token}")
+    env = dict(line.split("=", 1) for line in (root / f"etc/{UNIT}/service.env").read_text().splitlines()
+               if "=" in line and not line.startswith("#"))  # fmt: skip
+    role_id = openbao.api("GET", "auth/approle/role/snowmcp-token-service/role-id")["data"]["role_id"]
+    assert env["SNOWMCP_VAULT_ADDR"] == openbao.url and env["SNOWMCP_VAULT_ROLE_ID"] == role_id
+    assert env["SNOWMCP_VAULT_SECRET_ID_FILE"] == f"/run/credentials/{UNIT}.service/vault-secret-id"
+    assert not {"SNOWMCP_CLIENT_ID", "SNOWMCP_CLIENT_SECRET", "SNOWMCP_ENCRYPTION_KEYS", "SNOWMCP_ADMIN_KEYS"} & set(env)
+    assert not (root / f"etc/{UNIT}/credentials.json").exists()
+    unit = (root / f"etc/systemd/system/{UNIT}.service").read_text().splitlines()
+    assert f"LoadCredentialEncrypted=vault-secret-id:/etc/{UNIT}/vault-secret-id.cred" in unit

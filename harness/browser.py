@@ -73,7 +73,8 @@ def _fetch(opener: urllib.request.OpenerDirector, url: str, data: bytes | None =
 
 def _is_loopback_callback(url: str) -> bool:
     parts = urllib.parse.urlsplit(url)
-    return parts.hostname == "127.0.0.1" and parts.path == "/callback"
+    # Claude Code redirects to localhost, the CLI and the service tests to 127.0.0.1.
+    return parts.hostname in ("127.0.0.1", "localhost") and parts.path == "/callback"
 
 
 def sign_in(url: str, username: str, password: str, *, stop_at_loopback: bool = False,

@@ -179,8 +179,9 @@ def alter_sql(name: str, before: dict[str, Any], desired: dict[str, Any]) -> lis
             continue
         if p.option == "client_type":
             raise ValueError(
-                f"OAUTH_CLIENT_TYPE of integration {name} is {before.get('client_type')}; it cannot be changed "
-                "in place (that would need a new integration, new client id and secrets)"
+                f"OAUTH_CLIENT_TYPE of integration {name} is {before.get('client_type')}; Snowflake cannot change it "
+                "in place: use a new integration name for the other client type (a new client id) and drop this "
+                "one when nothing uses it"
             )
         value = desired[p.option]
         if p.option == "network_policy" and value == "":

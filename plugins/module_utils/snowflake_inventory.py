@@ -27,6 +27,11 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_integration
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_integration_plan import (
     validate as validate_integration,
 )
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_native_plan import (
+    auth_mode,
+    native_plan,
+    validate_native,
+)
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_mcp_spec import (
     spec_tools,
     tool_privileges,
@@ -227,8 +232,17 @@ def validate_inventory(inv: dict[str, Any]) -> list[str]:
             if user.get(key) is not None and not isinstance(user[key], str):
                 problems.append(f"{what}.{key} must be a string")
 
+    problems += validate_native(inv)
     integ = inv.get("snowflake_oauth_integration")
-    if not isinstance(integ, dict):
+    if auth_mode(inv) != "token_service":
+        # Native modes only read its name (to drop the token service's integration).
+        if isinstance(integ, dict):
+            p = _ident_problem(integ.get("name"), "snowflake_oauth_integration.name")
+            if p:
+                problems.append(p)
+        elif integ is not None:
+            problems.append("snowflake_oauth_integration must be a mapping")
+    elif not isinstance(integ, dict):
         problems.append("snowflake_oauth_integration must be defined (a mapping with at least `name`)")
     else:
         problems += _unknown(integ, INTEGRATION_KEYS, "snowflake_oauth_integration")
@@ -401,6 +415,7 @@ def account_plan(inv: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any
 
     integration = integration_params(inv)
     return {
+        "auth": native_plan(inv),
         "roles": role_items,
         "role_names": role_names,
         "integration": integration,

@@ -32,7 +32,12 @@ options:
     choices: [present, absent]
     default: present
   client_type:
-    description: C(OAUTH_CLIENT_TYPE). Cannot be changed on an existing integration.
+    description:
+      - C(OAUTH_CLIENT_TYPE). C(PUBLIC) is a client without a secret that must use PKCE (set O(enforce_pkce=true)),
+        such as Claude Code signing in by itself.
+      - Snowflake cannot change it on an existing integration; a different value fails with a clear error before
+        any change. Use a new integration name for the other type (snowmcp keeps the token service's CONFIDENTIAL
+        integration and the PUBLIC one of the native mode apart for that reason).
     type: str
     choices: [CONFIDENTIAL, PUBLIC]
   redirect_uri:
@@ -114,6 +119,15 @@ EXAMPLES = r"""
   register: oauth
   no_log: true
 
+- name: A PUBLIC client for Claude Code's own sign-in (no secret; PKCE required)
+  snowmcp.core.snowflake_oauth_integration:
+    name: SNOWMCP_CLAUDE_CODE
+    client_type: PUBLIC
+    redirect_uri: http://localhost:8765/callback
+    allow_non_tls_redirect_uri: true
+    enforce_pkce: true
+    allowed_roles: [MCP_USERS]
+
 - name: Rotate the second secret slot
   snowmcp.core.snowflake_oauth_integration:
     name: SNOWMCP_OAUTH
@@ -139,11 +153,11 @@ client_id:
   type: str
 client_secret:
   description: C(OAUTH_CLIENT_SECRET). Secret - register with C(no_log true).
-  returned: when O(return_credentials=true)
+  returned: when O(return_credentials=true) and the client is CONFIDENTIAL (a PUBLIC client has no secret)
   type: str
 client_secret_2:
   description: C(OAUTH_CLIENT_SECRET_2). Secret - register with C(no_log true).
-  returned: when O(return_credentials=true)
+  returned: when O(return_credentials=true) and the client is CONFIDENTIAL
   type: str
 rotated:
   description: The slot refreshed, if any.
@@ -192,13 +206,12 @@ def read_credentials(runner: Runner, name: str) -> dict[str, str]:
         data = json.loads(str(raw))
     except ValueError:
         raise ValueError(f"unexpected SYSTEM$SHOW_OAUTH_CLIENT_SECRETS output for integration {name}") from None
-    creds = {
-        "client_id": str(data.get("OAUTH_CLIENT_ID", "")),
-        "client_secret": str(data.get("OAUTH_CLIENT_SECRET", "")),
-        "client_secret_2": str(data.get("OAUTH_CLIENT_SECRET_2", "")),
-    }
-    runner.add_secret(creds["client_secret"])
-    runner.add_secret(creds["client_secret_2"])
+    creds = {"client_id": str(data.get("OAUTH_CLIENT_ID", ""))}
+    # A PUBLIC client has no secret: nothing else is returned for it.
+    for key, field in (("OAUTH_CLIENT_SECRET", "client_secret"), ("OAUTH_CLIENT_SECRET_2", "client_secret_2")):
+        if data.get(key):
+            creds[field] = str(data[key])
+            runner.add_secret(creds[field])
     return creds
 
 
@@ -237,6 +250,8 @@ def converge(runner: Runner, params: dict[str, Any]) -> dict[str, Any]:
                 action="alter",
                 diff={"before": {k: before[k] for k in changed_keys}, "after": {k: desired[k] for k in changed_keys}},
             )
+    if params["rotate_secret"] and exists and current_values(described or [])["client_type"] == "PUBLIC":
+        raise ValueError(f"integration {name} is a PUBLIC client: it has no secret to rotate")
     if params["rotate_secret"]:
         statements.append(f"ALTER SECURITY INTEGRATION {ident(name)} REFRESH {params['rotate_secret']}")
         result["rotated"] = params["rotate_secret"]

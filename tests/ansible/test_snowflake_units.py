@@ -172,7 +172,7 @@ def test_integration_ignores_implicitly_blocked_roles() -> None:
     desired = desired_values({"blocked_roles": ["SYSADMIN"], "refresh_token_validity": 86400})
     statements = alter_sql("I", comparable_current(current_values(rows), desired), desired)
     assert statements == ["ALTER SECURITY INTEGRATION I SET BLOCKED_ROLES_LIST = ('SYSADMIN') OAUTH_REFRESH_TOKEN_VALIDITY = 86400"]
-    with pytest.raises(ValueError, match="cannot be changed"):
+    with pytest.raises(ValueError, match="cannot change it"):
         alter_sql("I", {"client_type": "PUBLIC"}, {"client_type": "CONFIDENTIAL"})
 
 

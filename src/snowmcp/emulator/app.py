@@ -6,6 +6,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from snowmcp.emulator import discovery
 from snowmcp.emulator.admin import Admin
 from snowmcp.emulator.context import EmulatorContext
 from snowmcp.emulator.engine import Engine
@@ -20,7 +21,7 @@ def create_app(ctx: EmulatorContext) -> Starlette:
     wire = WireProtocol(ctx, engine, oauth.authenticate_connector)
     mcp = McpEndpoint(ctx, oauth, engine)
     admin = Admin(ctx)
-    routes = [*wire.routes(), *oauth.routes(), *mcp.routes(), *admin.routes()]
+    routes = [*wire.routes(), *oauth.routes(), *mcp.routes(), *admin.routes(), *discovery.routes]
     app = Starlette(routes=routes)
 
     async def not_found(request: Request, exc: Exception) -> Response:

@@ -6,8 +6,12 @@ and `tools/call` for MCP servers created through SQL. It answers with plain
 `application/json` (allowed by the streamable HTTP transport even when the
 client also accepts `text/event-stream`) and keeps no MCP session.
 
-Auth: `Authorization: Bearer <access token issued by oauth.py>`; missing,
-invalid or expired tokens get 401 with a `WWW-Authenticate: Bearer` header.
+Auth: `Authorization: Bearer <token>`: a Snowflake OAuth access token
+(oauth.py) or an IdP's JWT accepted by an EXTERNAL_OAUTH integration
+(external_tokens.py); with OAUTH_AUTHORIZATION_SERVER in effect only that
+integration's tokens. Missing, invalid or expired tokens get 401 with
+`WWW-Authenticate: Bearer resource_metadata="<Protected Resource Metadata URL>"`
+(discovery.py), the MCP authorization spec's pointer for clients.
 The request runs as the token's role (its `session:role:` scope, else the
 user's default role). That role needs USAGE on the server (granted_on
 CORTEX_AGENT_SERVER); without it, or when the server does not exist, the
@@ -32,6 +36,7 @@ Cortex Search's REST query response.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -41,7 +46,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from snowmcp.emulator.context import EmulatorContext
+from snowmcp.emulator.discovery import authorization_server, metadata_url, path_identifier
 from snowmcp.emulator.engine import Engine
+from snowmcp.emulator.external_tokens import (
+    ExternalTokenError,
+    JwksCache,
+    looks_like_jwt,
+    unverified_issuer,
+    verify,
+)
 from snowmcp.emulator.mcp_tools import ToolError, call_tool, split_identifier
 from snowmcp.emulator.model import Account, McpServer, qualified
 from snowmcp.emulator.oauth import AccessGrant, OAuth
@@ -83,13 +96,6 @@ SEARCH_INPUT_SCHEMA: dict[str, Any] = {
 GENERIC_INPUT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
 
-def path_identifier(segment: str) -> str:
-    """`"my db"` -> `my db` (verbatim); `aicollege` -> `AICOLLEGE`."""
-    if len(segment) >= 2 and segment[0] == '"' and segment[-1] == '"':
-        return segment[1:-1].replace('""', '"')
-    return segment.upper()
-
-
 def _rpc_error(req_id: Any, code: int, message: str) -> JSONResponse:
     return JSONResponse(
         {"jsonrpc": "2.0", "id": req_id, "error": {"code": code, "message": message}}
@@ -100,8 +106,9 @@ def _rpc_result(req_id: Any, result: dict[str, Any]) -> JSONResponse:
     return JSONResponse({"jsonrpc": "2.0", "id": req_id, "result": result})
 
 
-def _unauthorized(error: str, description: str) -> JSONResponse:
-    challenge = 'Bearer realm="snowflake"'
+def _unauthorized(error: str, description: str, resource_metadata: str) -> JSONResponse:
+    # RFC 9728 section 5.1: the challenge points MCP clients at the Protected Resource Metadata.
+    challenge = f'Bearer resource_metadata="{resource_metadata}"'
     if error:
         challenge += f', error="{error}", error_description="{description}"'
     return JSONResponse(
@@ -116,32 +123,29 @@ class McpEndpoint:
         self.ctx = ctx
         self.oauth = oauth
         self.engine = engine  # SYSTEM_EXECUTE_SQL tools run statements through it
+        self.jwks = JwksCache()
 
     def routes(self) -> list[Route]:
         path = "/api/v2/databases/{db}/schemas/{schema}/mcp-servers/{name}"
         return [Route(path, self.handle, methods=["POST", "GET", "DELETE"])]
 
     async def handle(self, request: Request) -> Response:
+        db = path_identifier(request.path_params["db"])
+        schema = path_identifier(request.path_params["schema"])
+        name = path_identifier(request.path_params["name"])
+        prm = metadata_url(self.ctx, request.url.path)
         header = request.headers.get("authorization", "")
         scheme, _space, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             self.ctx.stats.incr("mcp_calls", "unauthorized")
-            return _unauthorized("", "Missing OAuth access token.")
-        grant = self.oauth.validate_access_token(token.strip())
+            return _unauthorized("", "Missing OAuth access token.", prm)
+        grant = await self._authenticate(token.strip(), db, schema)
         if isinstance(grant, str):
             self.ctx.stats.incr("mcp_calls", "unauthorized")
-            text = (
-                "OAuth access token expired."
-                if grant == "expired"
-                else "Invalid OAuth access token."
-            )
-            return _unauthorized("invalid_token", text)
+            return _unauthorized("invalid_token", grant, prm)
         if request.method != "POST":
             # No server-initiated stream and no MCP session to delete.
             return Response(status_code=405, headers={"Allow": "POST"})
-        db = path_identifier(request.path_params["db"])
-        schema = path_identifier(request.path_params["schema"])
-        name = path_identifier(request.path_params["name"])
         with self.ctx.account.lock:
             server = self._usable_server(grant, db, schema, name)
             if server is None:
@@ -180,6 +184,49 @@ class McpEndpoint:
         if method == "tools/call":
             return self._call(req_id, grant, server, params)
         return _rpc_error(req_id, METHOD_NOT_FOUND, f"Method not found: {method}")
+
+    async def _authenticate(self, token: str, db: str, schema: str) -> AccessGrant | str:
+        """The token's grant, or why it is refused. When OAUTH_AUTHORIZATION_SERVER is in effect
+        for the server's schema, only tokens of that External OAuth integration's issuer count
+        (Snowflake OAuth tokens included in the refusal); otherwise Snowflake OAuth tokens and
+        tokens of any External OAuth integration whose issuer matches."""
+        account = self.ctx.account
+        with account.lock:
+            named = authorization_server(account, db, schema)
+            issuer = unverified_issuer(token) if looks_like_jwt(token) else None
+            if named is not None:
+                integ = account.external_integrations.get(named)
+                if integ is None or issuer != integ.issuer:
+                    return (
+                        "The access token was not issued by this MCP server's authorization server."
+                    )
+            elif issuer is not None:
+                integ = next(
+                    (i for i in account.external_integrations.values() if i.issuer == issuer),
+                    None,
+                )
+                if integ is None:
+                    return "Invalid OAuth access token."
+            else:
+                integ = None
+        if integ is None:
+            grant = self.oauth.validate_access_token(token)
+            if isinstance(grant, str):
+                return (
+                    "OAuth access token expired."
+                    if grant == "expired"
+                    else "Invalid OAuth access token."
+                )
+            return grant
+        try:
+            ext = await asyncio.to_thread(
+                verify, account, integ, token, self.ctx.base_url.rstrip("/"), self.jwks
+            )
+        except ExternalTokenError as exc:
+            self.ctx.stats.incr("external_tokens", "refused")
+            return str(exc)
+        self.ctx.stats.incr("external_tokens", "ok")
+        return AccessGrant(ext.user, ext.role, ext.integration, ext.expires_at)
 
     def _usable_server(
         self, grant: AccessGrant, db: str, schema: str, name: str

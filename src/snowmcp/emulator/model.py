@@ -222,6 +222,8 @@ class Schema:
     agents: dict[str, Agent] = field(default_factory=dict)
     functions: dict[str, Routine] = field(default_factory=dict)  # key: Routine.key()
     procedures: dict[str, Routine] = field(default_factory=dict)
+    # Object parameters set on this schema (ALTER SCHEMA ... SET), name -> value text.
+    parameters: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -231,6 +233,7 @@ class Database:
     comment: str = ""
     created_on: datetime = field(default_factory=now)
     schemas: dict[str, Schema] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -261,6 +264,37 @@ class OAuthIntegration:
 
     def effective_blocked_roles(self) -> list[str]:
         """What DESCRIBE shows and OAuth enforces: explicit + implicit privileged roles."""
+        out = list(self.blocked_roles)
+        out += [r for r in IMPLICITLY_BLOCKED_ROLES if r not in out]
+        return out
+
+
+@dataclass
+class ExternalOAuthIntegration:
+    """An EXTERNAL_OAUTH security integration: Snowflake trusts JWTs an IdP issues.
+
+    Integrations of both kinds share one namespace (Account.integration_names()).
+    """
+
+    name: str
+    oauth_type: str  # OKTA | AZURE | PING_FEDERATE | CUSTOM
+    issuer: str
+    user_mapping_claim: list[str]
+    user_mapping_attribute: str  # LOGIN_NAME | EMAIL_ADDRESS
+    enabled: bool = True
+    jws_keys_url: list[str] = field(default_factory=list)
+    audience_list: list[str] = field(default_factory=list)
+    blocked_roles: list[str] = field(default_factory=list)  # explicit ones only
+    allowed_roles: list[str] = field(default_factory=list)
+    any_role_mode: str = "DISABLE"  # DISABLE | ENABLE | ENABLE_FOR_PRIVILEGE
+    scope_mapping_attribute: str = "scp"  # scp | scope
+    scope_delimiter: str = ","
+    network_policy: str = ""
+    comment: str = ""
+    owner: str = "ACCOUNTADMIN"
+    created_on: datetime = field(default_factory=now)
+
+    def effective_blocked_roles(self) -> list[str]:
         out = list(self.blocked_roles)
         out += [r for r in IMPLICITLY_BLOCKED_ROLES if r not in out]
         return out
@@ -315,6 +349,9 @@ class Account:
     warehouses: dict[str, Warehouse] = field(default_factory=dict)
     databases: dict[str, Database] = field(default_factory=dict)
     integrations: dict[str, OAuthIntegration] = field(default_factory=dict)
+    external_integrations: dict[str, ExternalOAuthIntegration] = field(default_factory=dict)
+    # Account-level parameters set with ALTER ACCOUNT SET (name -> value text).
+    parameters: dict[str, str] = field(default_factory=dict)
     privilege_grants: list[PrivilegeGrant] = field(default_factory=list)
     role_grants: list[RoleGrant] = field(default_factory=list)
     delegations: list[Delegation] = field(default_factory=list)
@@ -434,6 +471,10 @@ class Account:
         sch = db.schemas.get(schema) if db else None
         return sch.mcp_servers.get(name) if sch else None
 
+    def integration_names(self) -> set[str]:
+        """Every security integration's name: both kinds share one namespace."""
+        return set(self.integrations) | set(self.external_integrations)
+
     def cortex_search_service(
         self, database: str, schema: str, name: str
     ) -> CortexSearchService | None:
@@ -453,6 +494,7 @@ class Account:
                 "warehouses": [asdict(w) for w in self.warehouses.values()],
                 "databases": [asdict(d) for d in self.databases.values()],
                 "integrations": [asdict(i) for i in self.integrations.values()],
+                "external_integrations": [asdict(i) for i in self.external_integrations.values()],
                 "privilege_grants": [asdict(g) for g in self.privilege_grants],
                 "role_grants": [asdict(g) for g in self.role_grants],
                 "delegations": [asdict(d) for d in self.delegations],
@@ -487,6 +529,11 @@ class Account:
             warehouses={w["name"]: _build(Warehouse, w) for w in state["warehouses"]},
             databases={d["name"]: load_db(dict(d)) for d in state["databases"]},
             integrations={i["name"]: _build(OAuthIntegration, i) for i in state["integrations"]},
+            external_integrations={
+                i["name"]: _build(ExternalOAuthIntegration, i)
+                for i in state.get("external_integrations", [])
+            },
+            parameters=dict(state.get("parameters", {})),
             privilege_grants=[_build(PrivilegeGrant, g) for g in state["privilege_grants"]],
             role_grants=[_build(RoleGrant, g) for g in state["role_grants"]],
             delegations=[_build(Delegation, d) for d in state.get("delegations", [])],

@@ -80,6 +80,32 @@ class DescribeIntegration(Statement):
 
 
 @dataclass
+class AlterParameters(Statement):
+    """ALTER ACCOUNT | DATABASE d | SCHEMA d.s SET P = v ... | UNSET P, ...: object parameters."""
+
+    kind: ClassVar[str] = "ALTER_PARAMETERS"
+    level: str  # ACCOUNT | DATABASE | SCHEMA
+    name: Name | None
+    if_exists: bool = False
+    set_props: list[Prop] = field(default_factory=list)
+    unset: list[str] = field(default_factory=list)
+
+    @property
+    def stats_kind(self) -> str:
+        return "ALTER_" + self.level
+
+
+@dataclass
+class ShowParameters(Statement):
+    """SHOW PARAMETERS [LIKE '<p>'] [IN ACCOUNT | DATABASE d | SCHEMA d.s]."""
+
+    kind: ClassVar[str] = "SHOW_PARAMETERS"
+    like: str | None = None
+    level: str | None = None  # None: the session's parameters
+    name: Name | None = None
+
+
+@dataclass
 class SelectItem:
     function: str | None  # upper-cased function name, or None for a literal
     args: list[object]
@@ -262,6 +288,12 @@ OBJECT_TYPES: tuple[tuple[str, ...], ...] = (
 # What ALTER SECURITY INTEGRATION ... UNSET accepts (Snowflake's grammar for OAuth
 # integrations; docs/emulator.md, "SQL supported"): anything else is a syntax error.
 INTEGRATION_UNSETTABLE = ("ENABLED", "NETWORK_POLICY", "OAUTH_USE_SECONDARY_ROLES", "COMMENT")
+# ... and for EXTERNAL_OAUTH integrations (the handler checks which kind it is).
+EXTERNAL_UNSETTABLE = (
+    "ENABLED", "NETWORK_POLICY", "COMMENT", "EXTERNAL_OAUTH_AUDIENCE_LIST",
+    "EXTERNAL_OAUTH_BLOCKED_ROLES_LIST", "EXTERNAL_OAUTH_ALLOWED_ROLES_LIST",
+    "EXTERNAL_OAUTH_ANY_ROLE_MODE", "EXTERNAL_OAUTH_SCOPE_MAPPING_ATTRIBUTE",
+)  # fmt: skip
 
 # SHOW <objects> that take IN ACCOUNT | DATABASE d | SCHEMA d.s.
 SCOPED_SHOWS = (
@@ -481,7 +513,9 @@ class Parser:
             if self.accept_kw("SET"):
                 stmt.set_props = self.props(allow_empty=False)
             elif self.accept_kw("UNSET"):
-                stmt.unset = self.word_list(allowed=INTEGRATION_UNSETTABLE)
+                stmt.unset = self.word_list(
+                    allowed=tuple(dict.fromkeys(INTEGRATION_UNSETTABLE + EXTERNAL_UNSETTABLE))
+                )
             elif self.accept_kw("REFRESH"):
                 tok = self.tok
                 if not tok.is_kw("OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET_2"):
@@ -491,6 +525,18 @@ class Parser:
             else:
                 raise self.error()
             return stmt
+        if self.accept_kw("ACCOUNT"):
+            return self.parameters_tail(AlterParameters("ACCOUNT", None))
+        if self.accept_kw("DATABASE"):
+            if_exists = self.if_exists()
+            return self.parameters_tail(
+                AlterParameters("DATABASE", self.name(max_parts=1), if_exists)
+            )
+        if self.accept_kw("SCHEMA"):
+            if_exists = self.if_exists()
+            return self.parameters_tail(
+                AlterParameters("SCHEMA", self.name(max_parts=2), if_exists)
+            )
         if self.accept_kw("ROLE"):
             if_exists = self.if_exists()
             name = self.ident()
@@ -527,6 +573,15 @@ class Parser:
                 raise self.error()
             return user
         raise self.error()
+
+    def parameters_tail(self, stmt: AlterParameters) -> AlterParameters:
+        if self.accept_kw("SET"):
+            stmt.set_props = self.props(allow_empty=False)
+        elif self.accept_kw("UNSET"):
+            stmt.unset = self.word_list()
+        else:
+            raise self.error()
+        return stmt
 
     def access_token_words(self) -> None:
         if not (self.accept_kw("PROGRAMMATIC", "ACCESS", "TOKEN") or self.accept_kw("PAT")):
@@ -575,6 +630,20 @@ class Parser:
         self.expect_kw("SHOW")
         if self.accept_kw("GRANTS"):
             return self.show_grants()
+        if self.accept_kw("PARAMETERS"):
+            params = ShowParameters()
+            if self.accept_kw("LIKE"):
+                params.like = self.string()
+            if self.accept_kw("IN"):
+                if self.accept_kw("ACCOUNT"):
+                    params.level = "ACCOUNT"
+                elif self.accept_kw("DATABASE"):
+                    params.level, params.name = "DATABASE", self.name(max_parts=1)
+                elif self.accept_kw("SCHEMA"):
+                    params.level, params.name = "SCHEMA", self.name(max_parts=2)
+                else:
+                    raise self.error()
+            return params
         if self.accept_kw("DELEGATED", "AUTHORIZATIONS"):
             stmt = ShowDelegations()
             if self.accept_kw("BY", "USER"):

@@ -22,6 +22,7 @@ from snowmcp.emulator import errors
 from snowmcp.emulator.engine.access import Access, Handler
 from snowmcp.emulator.engine.integrations import IntegrationHandler
 from snowmcp.emulator.engine.mcp_servers import McpServerHandler
+from snowmcp.emulator.engine.parameters import ParameterHandler
 from snowmcp.emulator.engine.results import Column, Session, StatementResult, like_matcher
 from snowmcp.emulator.engine.roles import RoleGrantHandler
 from snowmcp.emulator.engine.session import SessionHandler
@@ -39,6 +40,7 @@ HANDLER_FAMILIES: tuple[type[Handler], ...] = (
     IntegrationHandler,
     RoleGrantHandler,
     McpServerHandler,
+    ParameterHandler,
     UserHandler,
     ShowHandler,
     SessionHandler,

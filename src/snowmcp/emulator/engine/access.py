@@ -167,7 +167,9 @@ class Access:
         return found
 
     def integration_visible(self, name: str) -> bool:
-        return name in self.acct.integrations and self.any_privilege("INTEGRATION", qualified(name))
+        return name in self.acct.integration_names() and self.any_privilege(
+            "INTEGRATION", qualified(name)
+        )
 
     def role_or_error(self, name: str) -> Role:
         found = self.acct.roles.get(name)

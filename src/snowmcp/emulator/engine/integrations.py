@@ -11,6 +11,7 @@ from typing import Any
 
 from snowmcp.emulator import errors
 from snowmcp.emulator.engine.access import Handler
+from snowmcp.emulator.engine.external_oauth import ExternalOAuthHandler, is_external
 from snowmcp.emulator.engine.results import (
     StatementResult,
     bool_text,
@@ -24,6 +25,7 @@ from snowmcp.emulator.model import (
     qualified,
 )
 from snowmcp.emulator.sql_parser import (
+    INTEGRATION_UNSETTABLE,
     AlterIntegration,
     CreateIntegration,
     DescribeIntegration,
@@ -175,9 +177,17 @@ class IntegrationHandler(Handler):
     def create_integration(self, stmt: CreateIntegration) -> StatementResult:
         if stmt.or_replace and stmt.if_not_exists:
             raise errors.invalid_options("Options IF NOT EXISTS and OR REPLACE are incompatible.")
+        if is_external(stmt.props):
+            return ExternalOAuthHandler(self.access).create(stmt)
         values = self.integration_values(stmt.props, create=True)
         self.access.require_role("ACCOUNTADMIN")
         existing = self.acct.integrations.get(stmt.name)
+        if existing is None and stmt.name in self.acct.external_integrations:
+            if stmt.if_not_exists:
+                return status("", f"{stmt.name} already exists, statement succeeded.")
+            if not stmt.or_replace:
+                raise errors.already_exists("Object", quote_display(stmt.name))
+            ExternalOAuthHandler(self.access).drop_any(stmt.name)
         if existing is not None:
             if stmt.if_not_exists:
                 return status("", f"{stmt.name} already exists, statement succeeded.")
@@ -185,13 +195,16 @@ class IntegrationHandler(Handler):
                 raise errors.already_exists("Object", quote_display(stmt.name))
             if not self.access.owns("INTEGRATION", qualified(stmt.name)):
                 raise errors.insufficient_privileges("integration", quote_display(stmt.name))
+        client_type = str(values.pop("client_type"))
+        # A PUBLIC client has no secret: it proves itself with PKCE alone.
+        public = client_type == "PUBLIC"
         integ = OAuthIntegration(
             name=stmt.name,
-            client_type=str(values.pop("client_type")),
+            client_type=client_type,
             redirect_uri=str(values.pop("redirect_uri")),
             client_id=new_client_id(),
-            client_secret=new_client_secret(),
-            client_secret_2=new_client_secret(),
+            client_secret="" if public else new_client_secret(),
+            client_secret_2="" if public else new_client_secret(),
             owner=self.access.current_role(),
             **values,  # type: ignore[arg-type]
         )
@@ -210,11 +223,22 @@ class IntegrationHandler(Handler):
         self.access.drop_grants_on("INTEGRATION", qualified(name))
 
     def alter_integration(self, stmt: AlterIntegration) -> StatementResult:
+        if stmt.name in self.acct.external_integrations:
+            if stmt.if_exists and not self.access.integration_visible(stmt.name):
+                return status("")
+            return ExternalOAuthHandler(self.access).alter(stmt)
         values = self.integration_values(stmt.set_props, create=False) if stmt.set_props else {}
         # IF EXISTS: an integration this role cannot see counts as missing, as in Snowflake.
         if stmt.if_exists and not self.access.integration_visible(stmt.name):
             return status("")
         integ = self.access.integration_or_error(stmt.name, owner=True)
+        bad_unset = [p for p in stmt.unset if p not in INTEGRATION_UNSETTABLE]
+        if bad_unset:
+            raise errors.invalid_options(f"property '{bad_unset[0]}' cannot be unset")
+        if stmt.refresh and integ.client_type == "PUBLIC":
+            raise errors.invalid_options(
+                f"REFRESH {stmt.refresh} is not supported: a PUBLIC client has no secret."
+            )
         if stmt.refresh:
             if stmt.refresh == "OAUTH_CLIENT_SECRET":
                 integ.client_secret = new_client_secret()
@@ -232,6 +256,8 @@ class IntegrationHandler(Handler):
         return status("")
 
     def drop_integration(self, stmt: DropIntegration) -> StatementResult:
+        if stmt.name in self.acct.external_integrations:
+            return ExternalOAuthHandler(self.access).drop(stmt)
         # IF EXISTS: an integration this role cannot see counts as missing, as in Snowflake.
         if stmt.if_exists and not self.access.integration_visible(stmt.name):
             return status(
@@ -243,6 +269,8 @@ class IntegrationHandler(Handler):
         return status("", f"{stmt.name} successfully dropped.")
 
     def describe_integration(self, stmt: DescribeIntegration) -> StatementResult:
+        if stmt.name in self.acct.external_integrations:
+            return ExternalOAuthHandler(self.access).describe(stmt)
         integ = self.access.integration_or_error(stmt.name)
         base = self.access.ctx.base_url.rstrip("/")
 
@@ -284,6 +312,9 @@ class IntegrationHandler(Handler):
         integ = self.acct.integrations.get(name)
         if integ is None:
             raise errors.does_not_exist("Integration", quote_display(name))
+        if integ.client_type == "PUBLIC":
+            # No secret slots to show: only the (public) client id.
+            return json.dumps({"OAUTH_CLIENT_ID": integ.client_id}, separators=(",", ":"))
         return json.dumps(
             {
                 "OAUTH_CLIENT_SECRET_2": integ.client_secret_2,

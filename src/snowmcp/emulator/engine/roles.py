@@ -141,9 +141,12 @@ class RoleGrantHandler(Handler):
                 if qualified(r.name) == name:
                     r.owner = role
         elif granted_on == "INTEGRATION":
-            for i in self.acct.integrations.values():
-                if qualified(i.name) == name:
-                    i.owner = role
+            for integ in self.acct.integrations.values():
+                if qualified(integ.name) == name:
+                    integ.owner = role
+            for ext in self.acct.external_integrations.values():
+                if qualified(ext.name) == name:
+                    ext.owner = role
         elif granted_on == "CORTEX_AGENT_SERVER":
             for db in self.acct.databases.values():
                 for sch in db.schemas.values():
@@ -198,8 +201,10 @@ class RoleGrantHandler(Handler):
             if len(name.parts) != 1:
                 raise errors.does_not_exist(kind, str(name))
             full = qualified(name.parts[0])
-            pool: dict[str, Any] = (
-                self.acct.warehouses if object_type == "WAREHOUSE" else self.acct.integrations
+            pool: set[str] | dict[str, Any] = (
+                self.acct.warehouses
+                if object_type == "WAREHOUSE"
+                else self.acct.integration_names()
             )
             exists = name.parts[0] in pool
         else:

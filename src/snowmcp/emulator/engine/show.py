@@ -7,6 +7,7 @@ from typing import Any
 
 from snowmcp.emulator import errors
 from snowmcp.emulator.engine.access import Handler
+from snowmcp.emulator.engine.external_oauth import type_label
 from snowmcp.emulator.engine.results import (
     StatementResult,
     bool_text,
@@ -166,10 +167,18 @@ class ShowHandler(Handler):
 
     def show_integrations(self, stmt: Show, match: Callable[[str], bool]) -> StatementResult:
         cols = columns("name type category enabled:boolean comment created_on:timestamp_ltz")
+        found: list[tuple[str, str, bool, str, object]] = [
+            (i.name, "OAUTH - CUSTOM", i.enabled, i.comment, i.created_on)
+            for i in self.acct.integrations.values()
+        ]
+        found += [
+            (i.name, type_label(i), i.enabled, i.comment, i.created_on)
+            for i in self.acct.external_integrations.values()
+        ]
         rows: list[list[object]] = [
-            [i.name, "OAUTH - CUSTOM", "SECURITY", i.enabled, i.comment or None, i.created_on]
-            for i in sorted(self.acct.integrations.values(), key=lambda i: i.name)
-            if match(i.name) and self.access.any_privilege("INTEGRATION", qualified(i.name))
+            [name, kind, "SECURITY", enabled, comment or None, created]
+            for name, kind, enabled, comment, created in sorted(found, key=lambda f: f[0])
+            if match(name) and self.access.any_privilege("INTEGRATION", qualified(name))
         ]
         return StatementResult("", cols, rows)
 

@@ -28,7 +28,12 @@ from harness.idp import IdpConfig, IdpUser, TestIdp
 from harness.procs import ADMIN_PASSWORD, ADMIN_USER, Emulator, free_port
 from tests.emulator.native_client import SignIn, connect, results
 from tests.emulator.oauth_flow import run_sql
-from tests.workstation.native_helpers import TmuxClaude, claude, claude_env, no_managed_config_meanwhile
+from tests.workstation.native_helpers import (
+    TmuxClaude,
+    claude,
+    claude_env,
+    no_managed_config_meanwhile,
+)
 from tests.workstation.test_e2e_claude import SPEC
 from tests.workstation.wshelpers import ROOT, PlaybookRun, run_playbook, write_inventory
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +125,27 @@ def test_info_finds_the_native_entries_of_the_account_whatever_their_client(tmp_
     # Without the option the answer keeps its former shape.
     plain, _ = run_module(tmp_path, module=INFO, home=str(tmp_path))
     assert "oauth" not in plain["user"]
+
+
+def test_snowmcp_status_says_how_each_server_signs_in(tmp_path: Path) -> None:
+    # A workstation that has both kinds (the client is installed only in token_service mode, but a user may
+    # keep an old install): each Snowflake MCP server with its mode; other OAuth servers are not ours to list.
+    helper = f"{tmp_path}/.local/bin/snowmcp headers"
+    (tmp_path / ".claude.json").write_text(json.dumps({"mcpServers": {
+        "GONG_MCP": {"type": "http", "url": URL, "oauth": {"clientId": CLIENT_ID, "callbackPort": PORT}},
+        "DOCS_MCP": {"type": "http", "url": URL.replace("GONG", "DOCS"), "headersHelper": helper},
+        "github": {"type": "http", "url": "https://api.githubcopilot.com/mcp/", "oauth": {"clientId": "gh"}},
+    }}))  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNOWMCP_")}
+    env.update(HOME=str(tmp_path), SNOWMCP_SERVICE_URL="http://127.0.0.1:9")
+    run = [str(Path(sys.executable).parent / "snowmcp"), "status"]
+    report = json.loads(subprocess.run([*run, "--json"], env=env, capture_output=True, text=True, timeout=60).stdout)
+    mine = [s for s in report["servers"] if s["scope"] == "user"]
+    assert mine == [
+        {"name": "GONG_MCP", "url": URL, "scope": "user", "auth": "oauth"},
+        {"name": "DOCS_MCP", "url": URL.replace("GONG", "DOCS"), "scope": "user", "auth": "headersHelper"},
+    ]
+    shown = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60).stdout.splitlines()
+    claude_json = tmp_path / ".claude.json"
+    assert f"  - GONG_MCP: {URL} ({claude_json}) - OAuth: Claude Code signs in itself (/mcp in Claude Code)" in shown
+    assert f"  - DOCS_MCP: {URL.replace('GONG', 'DOCS')} ({claude_json})" in shown

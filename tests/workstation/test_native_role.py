@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.workstation.test_e2e_claude import claude_cli
+from tests.workstation.native_helpers import claude, no_managed_config_meanwhile
 from tests.workstation.wshelpers import BIN, PlaybookRun, run_playbook, snapshot, write_inventory
 
 pytestmark = [pytest.mark.slow, pytest.mark.claude]
@@ -75,12 +75,8 @@ class Switch:
         return run
 
     def claude(self, *argv: str) -> str:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE", "MCP_", "SNOWMCP_"))}
-        env.update(HOME=str(self.home), DISABLE_TELEMETRY="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
-                   MCP_TIMEOUT="3000")  # fmt: skip
-        proc = subprocess.run([str(claude_cli()), *argv], env=env, cwd=self.base, capture_output=True, text=True,
-                              timeout=120)  # fmt: skip
-        return proc.stdout + proc.stderr
+        with no_managed_config_meanwhile():
+            return claude(self.home, *argv, cwd=self.base)
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,47 @@ def user_servers(inventory: Any, login: str) -> list[dict[str, Any]]:
     return _servers(inv, model.user_servers(inv, users[0])) if len(users) == 1 else []
 
 
+def unix_account(mcp_users: Any, login: str, rule: Any = "none", override: Any = "") -> dict[str, Any]:
+    """`{"name": <account or "">, "problem": <why it cannot be used, or "">}` for the user `login`
+    (`override`, the role's mcp_workstation_unix_user, wins when not empty)."""
+    users = model.users_with_login(_users(mcp_users), str(login))
+    rule = "none" if rule is None else str(rule)
+    name = model.unix_account(users[0], rule) if len(users) == 1 else None
+    if override:
+        name = str(override)
+    return {"name": name or "", "problem": model.unix_account_problem(name, rule) or ""}
+
+
+def unix_account_problems(mcp_users: Any, host: str, logins: Any, rule: Any = "none", required: bool = False,
+                          passwd: Any = None) -> list[str]:
+    """Why the users `logins` cannot be set up on `host` as their local accounts: one line per user, empty when all can.
+
+    `passwd` is the host's passwd database as ansible.builtin.getent returns it (name -> [password,
+    uid, gid, gecos, home, shell]). `required` (managed mode): every user needs an account. A
+    departed user (`state: absent`) whose account is already gone has nothing left to clean up.
+    """
+    rule = "none" if rule is None else str(rule)
+    accounts = passwd if isinstance(passwd, dict) else {}
+    out = []
+    for login in logins if isinstance(logins, list) else []:
+        users = model.users_with_login(_users(mcp_users), str(login))
+        if len(users) != 1:
+            continue  # the role says so, with the user's other settings
+        user = users[0]
+        name = model.unix_account(user, rule)
+        if name is None and not required:
+            continue
+        problem = model.unix_account_problem(name, rule)
+        entry = accounts.get(name) if name else None
+        if problem is None and entry is None and user.present:
+            problem = f"the local account {name!r} does not exist"
+        elif problem is None and entry is not None and str(entry[1]) == "0":
+            problem = f"the local account {name!r} is root (uid 0)"
+        if problem:
+            out.append(f"{user.login} on {host}: {problem}")
+    return out
+
+
 def _login(login: Any) -> str | None:
     return None if login is None else str(login)
 
@@ -90,6 +131,8 @@ class FilterModule:
                 service_url,
                 users_with_login,
                 host_users,
+                unix_account,
+                unix_account_problems,
                 user_servers,
                 host_servers,
                 machine_logins,

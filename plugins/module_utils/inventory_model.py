@@ -18,6 +18,7 @@ Python 3.9 compatible (runs wherever the filters run): no `X | Y` at runtime.
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,14 @@ DEFAULT_SHELL = "bash"
 # configures them even when their `host` names another machine).
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 ACCOUNT_DOMAIN = "snowflakecomputing.com"
+# How a user's local account on a shared machine is found when their entry has no `unix_user`
+# (the host or group variable mcp_workstation_unix_user_rule): `none` (every user on a managed
+# host needs `unix_user`), `login_local_part` (the login's part before its last `@`, lower-cased:
+# `Alice.Smith@example.com` -> `alice.smith`).
+UNIX_USER_RULES = ("none", "login_local_part")
+# A portable local account name (POSIX portable filename characters, not starting with `-`,
+# at most 32 characters as useradd allows): anything else is refused, never "cleaned up".
+_UNIX_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 
 
 def same_login(a: str, b: str) -> bool:
@@ -134,6 +143,9 @@ class McpUser:
     shell: str = DEFAULT_SHELL
     # None: every server the user's roles reach; a tuple narrows that to these names.
     servers: tuple[str, ...] | None = None
+    # The user's local account on their host(s) (shared machines): the role works in that
+    # account's home, as that account. None: not named (see unix_account for the host rule).
+    unix_user: str | None = None
 
     @property
     def present(self) -> bool:
@@ -147,7 +159,7 @@ class McpUser:
     def as_dict(self) -> dict[str, Any]:
         """The user as the plays see it (defaults filled in, `shells` derived); servers not included."""
         return {"login": self.login, "roles": list(self.roles), "state": self.state,
-                "host": self.host, "shell": self.shell, "shells": self.shells}
+                "host": self.host, "shell": self.shell, "shells": self.shells, "unix_user": self.unix_user}
 
     def reaches(self, server: McpServer) -> bool:
         """Whether the workstation set-up configures `server` for this user (whatever the user's state).
@@ -182,6 +194,7 @@ def mcp_users(inv: dict[str, Any]) -> list[McpUser]:
             continue
         host = entry.get("host")
         servers = entry.get("servers")
+        unix_user = entry.get("unix_user")
         out.append(
             McpUser(
                 login=login,
@@ -190,6 +203,7 @@ def mcp_users(inv: dict[str, Any]) -> list[McpUser]:
                 host=host if isinstance(host, str) and host else None,
                 shell=_text(entry.get("shell")) or DEFAULT_SHELL,
                 servers=None if servers is None else _names(servers),
+                unix_user=unix_user if isinstance(unix_user, str) and unix_user else None,
             )
         )
     return out
@@ -224,6 +238,33 @@ def host_users(inv: dict[str, Any], host: str, login: str | None = None) -> list
     if host in LOCAL_HOSTS:
         return named
     return [u for u in named if u.host is None] + [u for u in named if u.host == host]
+
+
+def unix_account(user: McpUser, rule: str = "none") -> str | None:
+    """The local account `user` has on their host: `unix_user` when given, else what the host's rule
+    (UNIX_USER_RULES) derives from the login; None when neither names one.
+
+    The name is returned as given or derived, even when it is not a valid account name
+    (unix_account_problem says so): the role must refuse it, not guess another account.
+    """
+    if user.unix_user is not None:
+        return user.unix_user
+    if rule == "login_local_part" and "@" in user.login:
+        return user.login.rpartition("@")[0].lower()
+    return None
+
+
+def unix_account_problem(name: str | None, rule: str = "none") -> str | None:
+    """Why `name` (from unix_account) cannot be used as a local account, or None when it can."""
+    if rule not in UNIX_USER_RULES:
+        return f"mcp_workstation_unix_user_rule must be one of {', '.join(UNIX_USER_RULES)}, not {rule!r}"
+    if name is None:
+        return "no local account: give the user `unix_user`, or set mcp_workstation_unix_user_rule for the host"
+    if not _UNIX_USER.match(name):
+        return f"{name!r} is not a local account name (letters, digits, `_`, `.`, `-`; at most 32; not starting with `-`)"
+    if name == "root":
+        return "the local account may not be root: the role works in a user's home as that user"
+    return None
 
 
 def machine_users(inv: dict[str, Any], host: str, login: str | None = None, present: bool = True) -> list[McpUser]:

@@ -48,7 +48,7 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import 
 INTEGRATION_KEYS = frozenset({"name", *PARAM_BY_OPTION}) - {"client_type"}
 SERVER_KEYS = frozenset({"name", "database", "schema", "comment", "tools", "roles", "state"})
 ROLE_KEYS = frozenset({"name", "comment", "grant_to_roles"})
-USER_KEYS = frozenset({"login", "email", "roles", "host", "shell", "servers", "state"})
+USER_KEYS = frozenset({"login", "email", "roles", "host", "shell", "servers", "state", "unix_user"})
 # Inventory names must be plain identifiers, or written double-quoted on purpose.
 # Anything else (`X; DROP ROLE Y`) is refused rather than silently quoted.
 PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
@@ -228,7 +228,7 @@ def validate_inventory(inv: dict[str, Any]) -> list[str]:
         for s in _as_list(user.get("servers"), f"{what}.servers", problems):
             if not isinstance(s, str) or _ident_problem(s, "") or normalize(s) not in short_names:
                 problems.append(f"{what}.servers: {s!r} is not the name of one of snowflake_mcp_servers")
-        for key in ("host", "shell"):
+        for key in ("host", "shell", "unix_user"):
             if user.get(key) is not None and not isinstance(user[key], str):
                 problems.append(f"{what}.{key} must be a string")
 

@@ -8,6 +8,11 @@ back afterwards. The machine-wide client, its link and its config go to a tempor
 (role variables), and SNOWMCP_SYSTEM_CONFIG points the client at that config, so nothing else
 of the machine changes. One scenario, four playbook runs: user mode, managed mode for two users,
 one of them offboarded, back to user mode.
+
+Managed mode works in each user's home as that user's local account, never as root (issue 23;
+the attacks are in test_shared_machine.py). Here both test users map to one local account whose
+home is the HOME the user-mode runs use (outside pytest's 0700 folders, so the account can reach
+it), and the managed runs give the modules a Python that account can run (/usr/bin/python3).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,11 +59,12 @@ IT_SETTINGS = ('{\n  "permissions": {\n    "deny": [\n      "WebFetch"\n    ]\n 
                '  "allowedMcpServers": [\n    {\n      "serverName": "it-tools"\n    }\n  ]\n}\n')  # fmt: skip
 
 CLAUDE_STATE = '{\n  "numStartups": 3,\n  "machineID": "7ba0ab8ec2a4"\n}\n'
+ACCOUNT = "smmgd_user"  # the local account both test users map to in managed mode
 
 
 @dataclass
 class Machine:
-    base: Path
+    base: Path  # the machine-wide paths and the users' folders (0755, outside pytest's folders)
     emu: Emulator
     svc: ServiceProc
     home: Path  # the Ansible session's HOME (user mode writes there)
@@ -66,6 +73,12 @@ class Machine:
     env: dict[str, str]
     runs: dict[str, PlaybookRun]
     user_mode_servers: dict[str, Any]  # ~/.claude.json's mcpServers after the user-mode run
+    ansible_tmp: Path  # ANSIBLE_REMOTE_TEMP every account can use (1777)
+    # Managed mode: the users' local account, a Python it can run, become by su (no sudo here),
+    # and the test service's plain-http loopback URL explicitly allowed.
+    managed: tuple[str, ...] = ("-e", "mcp_workstation_scope=managed", "-e", f"mcp_workstation_unix_user={ACCOUNT}",
+                                "-e", "ansible_python_interpreter=/usr/bin/python3", "-e", "ansible_become_method=su",
+                                "-e", "mcp_workstation_allow_loopback_http=true")  # fmt: skip
 
     @property
     def system_bin(self) -> Path:
@@ -80,7 +93,8 @@ class Machine:
         return f"{self.emu.url}/api/v2/databases/{db}/schemas/PUBLIC/mcp-servers/{name}"
 
     def play(self, *extra: str) -> PlaybookRun:
-        return run_playbook(self.home, self.inventory, *self.extra, *extra)
+        return run_playbook(self.home, self.inventory, *self.extra, *extra,
+                            env={"ANSIBLE_REMOTE_TEMP": str(self.ansible_tmp)})  # fmt: skip
 
     def as_user(self, home: Path, *argv: str) -> subprocess.CompletedProcess[str]:
         env = dict(self.env, HOME=str(home), DISABLE_TELEMETRY="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
@@ -123,6 +137,8 @@ def machine(tmp_path_factory: pytest.TempPathFactory, wheel_cache: Path, etc_cla
     claude_cli()
     emu = Emulator(base / "emulator").start()
     svc = ServiceProc(base / "service", env={})
+    outer = Path(tempfile.mkdtemp(prefix="snowmcp-managed-", dir="/tmp"))
+    outer.chmod(0o755)
     try:
         svc.port = free_port()
         integ = setup_integration(emu, f"{svc.url}/v1/oauth/callback", role="MCP_USERS")
@@ -135,36 +151,46 @@ def machine(tmp_path_factory: pytest.TempPathFactory, wheel_cache: Path, etc_cla
             emu.query(sql)
         svc.env = service_env(emu, integ, f"sqlite:///{base / 'service' / 'store.db'}")
         svc.start()
-        home = base / "home"
+        home = outer / "home"
         home.mkdir()
         (home / ".claude.json").write_text(CLAUDE_STATE)
+        ansible_tmp = outer / "ansible-tmp"
+        ansible_tmp.mkdir()
+        ansible_tmp.chmod(0o1777)
+        subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/sh", "--user-group",
+                        ACCOUNT], check=True, capture_output=True)  # fmt: skip
         inventory = write_inventory(base / "inventory.yml", {
             "snowflake_connection": {"account": "DEMO-ACCOUNT", "host": "127.0.0.1", "port": emu.port, "protocol": "http"},
             "token_service": {"url": svc.url},
             "snowflake_mcp_servers": SERVERS,
             "mcp_users": [ALICE, BOB],
         }, hosts=("ws1",))  # fmt: skip
-        system_config = base / "etc-snowmcp" / "config.toml"
+        # The machine-wide paths, like the home, where every account can reach them (as on a real
+        # machine: /opt, /usr/local/bin, /etc), not in pytest's 0700 folder.
+        system_config = outer / "etc-snowmcp" / "config.toml"
         extra = ("-e", f"snowmcp_wheel_cache_dir={wheel_cache}", "-e", '{"mcp_workstation_client_extras": []}',
-                 "-e", f"mcp_workstation_system_venv={base / 'opt-snowmcp'}",
-                 "-e", f"mcp_workstation_system_bin_dir={base / 'usr-local-bin'}",
+                 "-e", f"mcp_workstation_system_venv={outer / 'opt-snowmcp'}",
+                 "-e", f"mcp_workstation_system_bin_dir={outer / 'usr-local-bin'}",
                  "-e", f"mcp_workstation_system_config={system_config}")  # fmt: skip
         browser = base / "browser"
         browser.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{ROOT}/harness/browser.py" "$1"\n')
         browser.chmod(0o755)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SNOWMCP_", "ANTHROPIC_", "CLAUDE"))}
         env.update(BROWSER=str(browser), SNOWMCP_KEYRING="0", SNOWMCP_SYSTEM_CONFIG=str(system_config))
-        state = Machine(base, emu, svc, home, inventory, extra, env, {}, {})
+        state = Machine(outer, emu, svc, home, inventory, extra, env, {}, {}, ansible_tmp)
         # Run 1: user mode (no install needed to prove the switch) puts both users' servers in ~/.claude.json.
         state.runs["user"] = state.play("-e", "mcp_workstation_install_client=false").ok()
         state.user_mode_servers = json.loads((home / ".claude.json").read_text())["mcpServers"]
+        # What user mode wrote in the home is the user's (the account's), as on a real machine.
+        subprocess.run(["chown", "-R", f"{ACCOUNT}:{ACCOUNT}", str(home)], check=True)
         # Run 2: managed mode with the allow-list, for both users of ws1.
-        state.runs["managed"] = state.play("-e", "mcp_workstation_scope=managed",
-                                           "-e", "mcp_workstation_managed_allowlist=true").ok()  # fmt: skip
+        state.runs["managed"] = state.play(*state.managed, "-e", "mcp_workstation_managed_allowlist=true").ok()
         yield state
     finally:
         svc.stop()
         emu.stop()
+        subprocess.run(["userdel", ACCOUNT], capture_output=True, check=False)
+        shutil.rmtree(outer, ignore_errors=True)
 
 
 def test_user_mode_first(machine: Machine) -> None:
@@ -249,7 +275,7 @@ def test_onboarding_one_user_without_host_keeps_the_other_users_servers(machine:
     # `host`: the run cannot tell who else lives here, so bob's ADMIN_MCP (alice lacks it) must stay.
     hostless = json.dumps({"mcp_users": [{k: v for k, v in u.items() if k != "host"} for u in (ALICE, BOB)]})
     settings_before = settings_json()
-    run = machine.play("-e", "mcp_workstation_scope=managed", "-e", "mcp_workstation_managed_allowlist=true",
+    run = machine.play(*machine.managed, "-e", "mcp_workstation_managed_allowlist=true",
                        "-e", hostless, "-e", "mcp_user=alice@example.com").ok()  # fmt: skip
     assert set(managed_json()["mcpServers"]) == {"it-tools", "GONG_MCP", "ADMIN_MCP"}
     assert settings_json() == settings_before
@@ -259,7 +285,7 @@ def test_onboarding_one_user_without_host_keeps_the_other_users_servers(machine:
 
 def test_offboarding_then_switching_back_to_user_mode(machine: Machine) -> None:
     gone = json.dumps({"mcp_users": [ALICE, dict(BOB, state="absent")]})
-    machine.play("-e", "mcp_workstation_scope=managed", "-e", "mcp_workstation_managed_allowlist=true", "-e", gone).ok()
+    machine.play(*machine.managed, "-e", "mcp_workstation_managed_allowlist=true", "-e", gone).ok()
     # bob was the only user of ADMIN_MCP: it leaves the machine's file and the allow-list.
     assert set(managed_json()["mcpServers"]) == {"it-tools", "GONG_MCP"}
     assert settings_json()["allowedMcpServers"] == [{"serverName": "it-tools"}, {"serverName": "GONG_MCP"}]

@@ -9,7 +9,11 @@ service), alternating, after warm-up runs:
   (what the onboarding role installs), key in the 0600 credentials file.
 - snowmcp, key in a keyring: the same with the `keyring` package installed and the key behind
   the keyring API (a file-backed test backend, harness/filekeyring.py, standing in for
-  the OS keyring this machine lacks): shows what importing `keyring` adds.
+  the OS keyring this machine lacks): shows what importing `keyring` adds. Run by a throwaway
+  account when the benchmark runs as root (root's client never lets PYTHON_KEYRING_BACKEND pick
+  a backend). The test backend is not one of keyring's own, so it is not recorded at sign-in
+  and each run finds it by keyring's discovery: an upper bound, a real OS keyring (recorded,
+  loaded directly) costs less.
 - guide one-liner: `curl -s $URL | python3 -c "import sys, json; print(json.load(sys.stdin)
   ['access_token'])"`. The guide's target, the unauthenticated `/token/<user>`, does not exist
   in this project; the one-liner is pointed at `/v1/token` with the API key header instead.
@@ -23,8 +27,10 @@ Reproduce (from the repository root): `.venv/bin/python -m bench.headers_helper 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -37,6 +43,7 @@ from pathlib import Path
 
 from bench.helpers import ROOT, p95
 from harness.flow import login as sign_in_user
+from harness.localusers import as_user, local_account
 from harness.procs import Emulator, free_port
 from harness.svc import ServiceProc, service_env, setup_integration
 from harness.wheel import build_wheel
@@ -70,6 +77,7 @@ def main() -> int:
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # the connector's deprecation chatter while setting up the account
     work = Path(tempfile.mkdtemp(prefix="bench-headers-"))
+    stack = contextlib.ExitStack()
     emu = Emulator(work / "emulator").start()
     svc = ServiceProc(work / "service", env={})
     try:
@@ -93,21 +101,26 @@ def main() -> int:
         env.update(HOME=str(home), SNOWMCP_KEYRING="0", SNOWMCP_API_KEY=api_key, TOKEN_URL=f"{svc.url}/v1/token")
 
         # A second HOME whose key sits behind the keyring API (signed in through the client's own code).
+        # Run as root the client never lets configuration pick a keyring backend (docs/workstation.md,
+        # "What the workstation modules refuse"), so under root that user is a throwaway account.
+        ring_user = stack.enter_context(local_account()) if os.geteuid() == 0 else None
         ring_home = work / "ring-home"
         ring_cfg = ring_home / ".config" / "snowmcp"
         ring_cfg.mkdir(parents=True, mode=0o700)
         (ring_cfg / "config.toml").write_text(f'service_url = "{svc.url}"\n')
-        ring_env = dict(env, HOME=str(ring_home), SNOWMCP_KEYRING="1", TEST_KEYRING_FILE=str(work / "ring.json"),
+        if ring_user is not None:
+            ring_user.own_tree(ring_home)
+        ring_env = dict(env, HOME=str(ring_home), SNOWMCP_KEYRING="1", TEST_KEYRING_FILE=str(ring_home / "ring.json"),
                         PYTHON_KEYRING_BACKEND="harness.filekeyring.FileKeyring",
                         PYTHONPATH=str(ROOT))  # fmt: skip
         save = "from snowmcp.client import credentials; import sys; credentials.save(*sys.argv[1:])"
-        subprocess.run([str(shim.parent / "python"), "-c", save, api_key, "alice@example.com", svc.url],
-                       env=ring_env, check=True)  # fmt: skip
+        subprocess.run([*as_user(ring_user), str(shim.parent / "python"), "-c", save, api_key, "alice@example.com",
+                        svc.url], env=ring_env, check=True)  # fmt: skip
         env.update(TEST_KEYRING_FILE=ring_env["TEST_KEYRING_FILE"], PYTHON_KEYRING_BACKEND="harness.filekeyring.FileKeyring")
         contenders = {
             "snowmcp headers (cold process)": f'"{shim}" headers',
             "snowmcp headers, key in keyring": (
-                f'HOME="{ring_home}" SNOWMCP_KEYRING=1 PYTHONPATH="{ROOT}" "{shim}" headers'
+                f'HOME="{ring_home}" SNOWMCP_KEYRING=1 PYTHONPATH="{ROOT}" {shlex.join(as_user(ring_user))} "{shim}" headers'
             ),
             "guide one-liner (curl | python3)": (
                 'curl -s -H "Authorization: Bearer $SNOWMCP_API_KEY" "$TOKEN_URL" | python3 -c '
@@ -137,6 +150,7 @@ def main() -> int:
         print("reproduce: .venv/bin/python -m bench.headers_helper --runs", args.runs)
         return 0 if verdict == "PASS" else 1
     finally:
+        stack.close()
         svc.stop()
         emu.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -27,6 +27,15 @@ description:
     no setting at all is removed.
   - A file that is not valid JSON, whose top level is not an object or whose C(allowedMcpServers) is
     not a list is never overwritten; the module fails before changing anything.
+  - It also refuses, before changing anything, a file that is a symbolic link (never followed,
+    so it cannot be pointed at another file), a folder on the way that is a symbolic link not
+    owned by root in a root-owned folder, anything but a regular file (a FIFO, a device), a
+    file not owned by the owner of its folder (root for C(/etc/claude-code), which must itself be
+    root's) and a file bigger
+    than 4 MiB. It writes a temporary file in the same folder through the folder's descriptor,
+    gives it the old file's owner (the folder's for a new file) and O(mode), fsyncs and renames
+    it over the file; a mode-only fix and a removal act on the file that was read, never on a
+    path that could have been swapped.
   - Supports check mode and diff mode (the diff shows C(allowedMcpServers) only).
 options:
   allowed_servers:
@@ -101,14 +110,25 @@ import sys
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.snowmcp.core.plugins.module_utils.private_file import write_private_file
+from ansible_collections.snowmcp.core.plugins.module_utils.safe_files import (
+    FolderMissingError,
+    SafeFile,
+    UnsafeFileError,
+)
 
 KEY = "allowedMcpServers"
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The settings file holds IT's settings, written by hand or by tools: 4 MiB is far more than any.
+MAX_SIZE = 4 * 1024 * 1024
 SETTINGS_FILES = {
     "darwin": "/Library/Application Support/ClaudeCode/managed-settings.json",
     "linux": "/etc/claude-code/managed-settings.json",  # also WSL
 }
+
+
+def system_owner(path: str) -> int | None:
+    """root (0) for the machine's own settings file, whose folder must be root's; None for a `path` elsewhere."""
+    return 0 if path in SETTINGS_FILES.values() else None
 
 
 def settings_path() -> str:
@@ -116,15 +136,20 @@ def settings_path() -> str:
     return SETTINGS_FILES["darwin" if sys.platform == "darwin" else "linux"]
 
 
-def read(module: AnsibleModule, path: str) -> tuple[str | None, dict[str, Any]]:
-    """The file's text (None when missing) and object; fails on anything it must not overwrite."""
+def read(module: AnsibleModule, target: SafeFile) -> tuple[str | None, dict[str, Any], os.stat_result | None]:
+    """The file's text (None when missing), object and stat; fails on anything it must not overwrite."""
+    path = target.path
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        return None, {}
+        raw, st = target.read()
+        text = raw.decode("utf-8") if raw is not None else None
+    except UnsafeFileError as exc:
+        module.fail_json(msg=f"{exc}; left untouched", path=path)
+        raise AssertionError("unreachable") from None
     except (OSError, UnicodeDecodeError) as exc:
         module.fail_json(msg=f"cannot read {path}: {exc}; left untouched", path=path)
+        raise AssertionError("unreachable") from None
+    if text is None:
+        return None, {}, None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -134,7 +159,7 @@ def read(module: AnsibleModule, path: str) -> tuple[str | None, dict[str, Any]]:
         module.fail_json(msg=f"{path}: the top level is not a JSON object; left untouched", path=path)
     if KEY in data and not isinstance(data[KEY], list):
         module.fail_json(msg=f"{path}: {KEY} is not a list; left untouched", path=path)
-    return text, data
+    return text, data, st
 
 
 def merged(current: list[Any] | None, allowed: list[str], remove: list[str]) -> tuple[list[Any] | None, list[str], list[str]]:
@@ -177,12 +202,29 @@ def run(module: AnsibleModule) -> dict[str, Any]:
         mode = int(str(params["mode"]), 8) if not isinstance(params["mode"], int) else params["mode"]
     except ValueError:
         module.fail_json(msg=f"mode must be an octal string like '0644', got {params['mode']!r}")
-    path = os.path.realpath(params["path"] or settings_path())
-    text, data = read(module, path)
+    # Never resolved: a symlinked file is refused, a symlinked folder followed only if it is root's.
+    path = os.path.normpath(os.path.abspath(params["path"] or settings_path()))
+    try:
+        target = SafeFile(path, MAX_SIZE, folder_owner=system_owner(path))
+    except FolderMissingError:
+        target = None  # no file either: created below, folder and all, only if something is to be added
+    except UnsafeFileError as exc:
+        module.fail_json(msg=f"{exc}; left untouched", path=path)
+        raise AssertionError("unreachable") from None
+    try:
+        return edit(module, target, path, mode)
+    finally:
+        if target is not None:
+            target.close()
+
+
+def edit(module: AnsibleModule, target: SafeFile | None, path: str, mode: int) -> dict[str, Any]:
+    params = module.params
+    text, data, old_stat = read(module, target) if target is not None else (None, {}, None)
     current = data.get(KEY)
     new_list, added, removed = merged(current, params["allowed_servers"], params["remove_servers"])
     content_change = new_list != current
-    mode_change = text is not None and new_list is not None and stat.S_IMODE(os.stat(path).st_mode) != mode
+    mode_change = old_stat is not None and new_list is not None and stat.S_IMODE(old_stat.st_mode) != mode
     result: dict[str, Any] = {"changed": content_change or mode_change, "path": path, "added": added,
                               "removed": removed, "allowed_mcp_servers": new_list}  # fmt: skip
     if module._diff and content_change:
@@ -191,26 +233,28 @@ def run(module: AnsibleModule) -> dict[str, Any]:
                           "after": json.dumps(new_list, indent=2) + "\n" if new_list is not None else ""}  # fmt: skip
     if module.check_mode or not result["changed"]:
         return result
-    if not content_change:
-        os.chmod(path, mode)
-        return result
     new_data = dict(data)
     if new_list is None:
         new_data.pop(KEY, None)
     else:
         new_data[KEY] = new_list
-    if not new_data:
-        if text is not None:
-            os.unlink(path)  # nothing but this module's entries was in it
-        return result
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        try:
-            os.makedirs(folder, mode=0o755)
-            os.chmod(folder, 0o755)  # noqa: S103 - every user's Claude Code reads it, whatever the umask
-        except OSError as exc:
-            module.fail_json(msg=f"cannot create {folder}: {exc.strerror} (needs become)", path=path)
-    write_private_file(module, path, json.dumps(new_data, indent=indent_of(text), ensure_ascii=False) + "\n", mode)
+    try:
+        if target is not None and old_stat is not None and not content_change:
+            target.chmod(mode, old_stat)
+        elif not new_data:
+            if target is not None and old_stat is not None:
+                target.unlink(old_stat)  # nothing but this module's entries was in it
+        else:
+            if target is None:
+                # The system folder Claude Code reads; readable by every user, writable by its owner only.
+                target = SafeFile(path, MAX_SIZE, create_folder_mode=0o755, folder_owner=system_owner(path))
+            with target:
+                target.replace((json.dumps(new_data, indent=indent_of(text), ensure_ascii=False) + "\n").encode("utf-8"),
+                               mode, old_stat)  # fmt: skip
+    except UnsafeFileError as exc:
+        module.fail_json(msg=f"{exc}; left untouched", path=path)
+    except OSError as exc:
+        module.fail_json(msg=f"cannot write {path}: {exc.strerror} (needs become)", path=path)
     return result
 
 

@@ -21,6 +21,15 @@ description:
     not valid JSON, or its top level or C(mcpServers) is not an object. These are the files
     M(snowmcp.core.claude_mcp_server) refuses to edit, so asking this module first stops a play
     before it changes anything.
+  - Refuses (fails, naming the file and the reason, before reading it) a file that is a symbolic
+    link, a folder on the way that is a symbolic link not owned by root in a root-owned folder
+    (for example C(~/.config -> /home/other/.config)), anything but a regular file (a FIFO, a
+    device, a folder), a file not owned by the owner of its folder (the home's owner in a home,
+    root in C(/etc/claude-code), which must itself be root's; this also refuses a hard link to someone else's file), and a
+    file bigger than 128 MiB (C(~/.claude.json)) or 4 MiB (C(.mcp.json), C(managed-mcp.json)).
+    Running as root over a user's home, the play can therefore not be made to read another
+    user's or root's file, nor hang on a FIFO. A symlinked C(~/.claude.json) (dotfile managers)
+    must be replaced by the file itself.
   - Returns entry names only, never their URLs, headers, commands or environment, which may
     hold secrets.
   - Changes nothing; runs the same in check mode.
@@ -79,7 +88,7 @@ user:
   type: dict
   contains:
     path:
-      description: The file (symlinks resolved).
+      description: The file (as given, normalised; symlinks are refused, never resolved).
       type: str
       sample: /home/alice/.claude.json
     exists:
@@ -134,7 +143,7 @@ def native_entry(entry: Any, accounts: list[str]) -> bool:
 
 def describe(path: str, helpers: list[str], accounts: list[str] | None = None) -> dict[str, Any]:
     """What one file holds: entry names, which entries use each known helper (and which sign in themselves)."""
-    path = os.path.realpath(path)
+    path = os.path.normpath(os.path.abspath(path))
     text, data = read_config(path)
     servers = (data or {}).get("mcpServers", {})
     by_helper: dict[str, list[str]] = {helper: [] for helper in helpers}

@@ -22,8 +22,23 @@ description:
     stays exactly as it was. Only if that in-place edit cannot be verified does it
     re-serialise the whole file (values preserved, formatting normalised to the file's
     indentation) and return RV(reserialized=true).
-  - Writes atomically (temporary file in the same folder, fsync, rename) with O(mode) from the
-    first byte; follows a symlinked file to its target; keeps the owner of an existing file.
+  - Writes atomically - a temporary file created in the same folder (through the folder's
+    descriptor, never by a path that could be swapped), given the owner and group of the
+    existing file (of the folder for a new file) and O(mode), fsynced, then renamed over the
+    file. The text is never readable beyond O(mode).
+  - Safe to run as root over a user's home. It refuses, naming the file and the reason and
+    before changing anything, a file that is a symbolic link (it is never followed, so
+    C(~/.claude.json -> /etc/claude-code/managed-mcp.json) cannot make root edit, chmod or
+    delete the link's target), a folder on the way that is a symbolic link not owned by root in
+    a root-owned folder, anything but a regular file (a FIFO, a device, a folder), a file not
+    owned by the owner of its folder (the home's owner in a home, root in C(/etc/claude-code),
+    which must itself be root's; this also refuses a hard link to someone else's file), and a file bigger than 128 MiB
+    (C(~/.claude.json), which older Claude Code versions filled with prompt history) or 4 MiB
+    (C(.mcp.json), C(managed-mcp.json)). The same checks run again on what is opened, and the
+    file is only replaced or removed if it is still the one that was read, so swapping it
+    between two module runs or during one changes nothing but this refusal.
+  - A symlinked C(~/.claude.json) (dotfile managers) is therefore refused, not followed as it was
+    before; replace the link by the file.
   - A file that is not valid JSON, or whose top level or C(mcpServers) is not an object, is
     never overwritten; the module fails with the position of the error instead.
   - Supports check mode and diff mode. The diff shows only this entry, with header values masked.
@@ -149,7 +164,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 path:
-  description: The file the module looked at (symlinks resolved).
+  description: The file the module looked at (as given, normalised; symlinks are refused, never resolved).
   returned: always
   type: str
   sample: /home/alice/.claude.json
@@ -186,11 +201,12 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.snowmcp.core.plugins.module_utils.claude_config import (
     ClaudeConfigError,
+    load_config,
     managed_path,
+    open_config,
     own_home,
-    read_config,
 )
-from ansible_collections.snowmcp.core.plugins.module_utils.private_file import write_private_file
+from ansible_collections.snowmcp.core.plugins.module_utils.safe_files import SafeFile, UnsafeFileError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 OAUTH_CLIENT_ID_RE = re.compile(r"^[!-~]{1,255}$")
@@ -377,7 +393,8 @@ def target_path(params: dict[str, Any]) -> str:
         path = os.path.join(params["home"] or own_home(), ".claude.json")
     else:
         path = os.path.join(params["project_dir"], ".mcp.json")
-    return os.path.realpath(path)  # the options are type=path: already expanded
+    # The options are type=path (already expanded). Never resolved: a symlink is refused, not followed.
+    return os.path.normpath(os.path.abspath(path))
 
 
 def parse_mode(module: AnsibleModule, raw: Any) -> int:
@@ -390,12 +407,12 @@ def parse_mode(module: AnsibleModule, raw: Any) -> int:
     return mode
 
 
-def read(module: AnsibleModule, path: str) -> tuple[str | None, dict[str, Any] | None]:
-    """The file's text and parsed object (None, None when missing); fails on anything unsafe."""
+def read(module: AnsibleModule, target: SafeFile) -> tuple[str | None, dict[str, Any] | None, os.stat_result | None]:
+    """The file's text, parsed object and stat (all None when missing); fails on anything unsafe."""
     try:
-        return read_config(path)
+        return load_config(target)
     except ClaudeConfigError as exc:
-        module.fail_json(msg=str(exc), path=path)
+        module.fail_json(msg=str(exc), path=target.path)
         raise AssertionError("unreachable") from None
 
 
@@ -445,25 +462,30 @@ def run(module: AnsibleModule) -> dict[str, Any]:
     path = target_path(params)
     name = params["name"]
     want = desired_entry(params) if params["state"] == "present" else None
-    if params["scope"] == "managed" and want is None and not os.path.isdir(os.path.dirname(path)):
-        return {"changed": False, "path": path, "action": "none", "entry": None, "reserialized": False}
-    if params["scope"] == "managed" and want is not None and not os.path.isdir(os.path.dirname(path)):
-        # The system folder Claude Code reads; readable by every user, writable by its owner only.
-        try:
-            if not module.check_mode:
-                os.makedirs(os.path.dirname(path), mode=0o755)
-                os.chmod(os.path.dirname(path), 0o755)  # noqa: S103 - every user reads it, whatever the umask
-        except OSError as exc:
-            module.fail_json(msg=f"cannot create {os.path.dirname(path)}: {exc.strerror} (scope=managed needs become)",
-                             path=path)  # fmt: skip
+    folder = os.path.dirname(path)
+    create_folder = None
+    if params["scope"] == "managed" and not os.path.lexists(folder):
+        if want is None:
+            return {"changed": False, "path": path, "action": "none", "entry": None, "reserialized": False}
         if module.check_mode:
             return {"changed": True, "path": path, "action": "added", "entry": masked(want), "reserialized": False}
-    if not os.path.isdir(os.path.dirname(path)):
-        module.fail_json(msg=f"folder {os.path.dirname(path)} does not exist", path=path)
+        # The system folder Claude Code reads; readable by every user, writable by its owner only.
+        create_folder = 0o755
+    try:
+        target = open_config(path, create_folder)
+    except ClaudeConfigError as exc:
+        hint = " (scope=managed needs become)" if create_folder is not None else ""
+        module.fail_json(msg=f"{exc}{hint}", path=path)
+        raise AssertionError("unreachable") from None
+    with target:
+        return edit(module, target, name, want, mode)
 
+
+def edit(module: AnsibleModule, target: SafeFile, name: str, want: dict[str, Any] | None, mode: int) -> dict[str, Any]:
+    """The edit itself, every read and write through the folder's descriptor `target` holds."""
+    path = target.path
     for _attempt in range(3):
-        text, data = read(module, path)
-        old_stat = os.stat(path) if text is not None else None
+        text, data, old_stat = read(module, target)
         have = (data or {}).get("mcpServers", {}).get(name)
         content_change = have != want
         # The mode is enforced on files we keep an entry in, not on files we only remove from.
@@ -484,47 +506,66 @@ def run(module: AnsibleModule) -> dict[str, Any]:
             }
         if module.check_mode or not result["changed"]:
             return result
-        if not content_change:
-            os.chmod(path, mode)
-            return result
-
-        expected = dict(data or {})
-        servers = dict(expected.get("mcpServers", {}))
-        if want is None:
-            servers.pop(name, None)
-        else:
-            servers[name] = want
-        expected["mcpServers"] = servers
-        if not servers:
-            del expected["mcpServers"]
-        if text is None:
-            new_text = json.dumps({"mcpServers": {name: want}}, indent=2, ensure_ascii=False) + "\n"
-        else:
-            try:
-                new_text = edit_text(text, name, want)
-                ok = json.loads(new_text) == expected
-            except (ValueError, IndexError):
-                ok = False
-            if not ok:
-                # Should not happen with valid JSON; values are still kept exactly.
-                new_text = json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
-                result["reserialized"] = True
-        # Claude Code may have written the file since we read it: start over if so.
         try:
-            with open(path, encoding="utf-8") as handle:
-                current = handle.read()
-        except FileNotFoundError:
-            current = None
-        if current != text:
-            continue
-        if want is None and not expected:
-            # Nothing but our entry was ever in it (we created it): remove the file itself.
-            os.unlink(path)
-            return result
-        write_private_file(module, path, new_text, mode)
+            if not content_change:
+                if old_stat is None:  # mode_change implies an existing file
+                    raise AssertionError("a mode change without a file")
+                target.chmod(mode, old_stat)
+                return result
+            new_text = updated_text(text, data, name, want, result)
+            # Claude Code may have written the file since we read it: start over if so.
+            current, _data, current_stat = read(module, target)
+            if current != text or not same(old_stat, current_stat):
+                continue
+            if new_text is None:
+                # Nothing but our entry was ever in it (we created it): remove the file itself.
+                if old_stat is None:  # only an existing file can hold our entry
+                    raise AssertionError("an entry to remove without a file")
+                target.unlink(old_stat)
+                return result
+            target.replace(new_text.encode("utf-8"), mode, old_stat)
+        except UnsafeFileError as exc:
+            module.fail_json(msg=f"{exc}; left untouched", path=path)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot write {path}: {exc.strerror}", path=path)
         return result
     module.fail_json(msg=f"{path} kept changing while being edited; try again", path=path)
     raise AssertionError("unreachable")
+
+
+def same(a: os.stat_result | None, b: os.stat_result | None) -> bool:
+    """Both missing, or the same file (device and inode)."""
+    if a is None or b is None:
+        return a is b
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def updated_text(text: str | None, data: dict[str, Any] | None, name: str, want: dict[str, Any] | None,
+                 result: dict[str, Any]) -> str | None:  # fmt: skip
+    """The new file text (None: the file should go, it held nothing but this entry)."""
+    expected = dict(data or {})
+    servers = dict(expected.get("mcpServers", {}))
+    if want is None:
+        servers.pop(name, None)
+    else:
+        servers[name] = want
+    expected["mcpServers"] = servers
+    if not servers:
+        del expected["mcpServers"]
+    if want is None and not expected:
+        return None
+    if text is None:
+        return json.dumps({"mcpServers": {name: want}}, indent=2, ensure_ascii=False) + "\n"
+    try:
+        new_text = edit_text(text, name, want)
+        ok = json.loads(new_text) == expected
+    except (ValueError, IndexError):
+        ok = False
+    if not ok:
+        # Should not happen with valid JSON; values are still kept exactly.
+        new_text = json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
+        result["reserialized"] = True
+    return new_text
 
 
 def main() -> None:

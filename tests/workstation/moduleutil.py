@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -18,16 +19,24 @@ ROOT = Path(__file__).resolve().parents[2]
 MODULE = ROOT / "plugins" / "modules" / "claude_mcp_server.py"
 
 
-def run_module(tmp: Path, *, check: bool = False, diff: bool = False, module: Path = MODULE,
-               **args: Any) -> tuple[dict[str, Any], str]:  # fmt: skip
-    """Returns (result, raw stdout); `module` is the module file (claude_mcp_server by default)."""
+def run_module(tmp: Path, *, check: bool = False, diff: bool = False, module: Path = MODULE, timeout: float = 60,
+               max_memory: int | None = None, **args: Any) -> tuple[dict[str, Any], str]:  # fmt: skip
+    """Returns (result, raw stdout); `module` is the module file (claude_mcp_server by default).
+
+    `timeout` bounds the run (subprocess.TimeoutExpired) and `max_memory` its address space in
+    bytes, for cases that could hang or eat the machine's memory (a FIFO, a /dev/zero-like device).
+    """
     args = {"_ansible_check_mode": check, "_ansible_diff": diff, **args}
     args_file = tmp / "module-args.json"
     args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     # The module imports the collection's module_utils by their FQCN, as Ansible ships them.
     env = {**os.environ, "PYTHONPATH": str(ROOT / "collections")}
+    def limit() -> None:
+        if max_memory is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (max_memory, max_memory))
+
     proc = subprocess.run([sys.executable, str(module), str(args_file)], env=env, capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+                          timeout=timeout, preexec_fn=limit if max_memory is not None else None)  # fmt: skip
     args_file.unlink()
     try:
         return json.loads(proc.stdout), proc.stdout

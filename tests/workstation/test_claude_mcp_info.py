@@ -31,13 +31,13 @@ def test_names_the_entries_of_each_helper_and_shows_no_value(tmp_path: Path) -> 
         "machine_copy": {"type": "http", "url": "https://a/m", "headersHelper": MACHINE},
         "odd": "not an object",
     }, numStartups=3)  # fmt: skip
-    (home / ".claude.json").symlink_to(home / "real-claude.json")
+    (home / "real-claude.json").rename(home / ".claude.json")
     write(home / ".mcp.json", {"gong_mcp": {"type": "http", "url": "https://a/gong", "headersHelper": OURS + " "}})
 
     result, raw = run_module(tmp_path, module=MODULE, home=str(home), project_dir=str(home), headers_helpers=[OURS, MACHINE])
     assert result["changed"] is False and not result.get("failed"), result
     assert result["user"] == {
-        "path": str(home / "real-claude.json"),  # symlinks resolved, as the editor writes through them
+        "path": str(home / ".claude.json"),
         "exists": True,
         "servers": ["docs_mcp", "github", "gong_mcp", "local", "machine_copy", "odd"],
         "by_helper": {OURS: ["docs_mcp", "gong_mcp"], MACHINE: ["machine_copy"]},

@@ -129,7 +129,10 @@ def test_invalid_file_is_never_overwritten(tmp_path: Path, text: str, expected: 
     assert path.read_text() == text and stat.S_IMODE(path.stat().st_mode) == 0o644
 
 
-def test_mode_is_tightened_and_owner_file_kept_through_symlink(tmp_path: Path) -> None:
+def test_a_symlinked_file_is_refused_not_followed(tmp_path: Path) -> None:
+    """Issue 23: the module used to resolve a symlinked ~/.claude.json and edit (and chmod 0600)
+    its target; run as root over a user's home that let the user point root at any JSON file.
+    A dotfile manager's link is now refused with a clear message: replace the link by the file."""
     real = tmp_path / "dotfiles" / "claude.json"
     real.parent.mkdir()
     real.write_text(CLAUDE_STATE)
@@ -138,10 +141,11 @@ def test_mode_is_tightened_and_owner_file_kept_through_symlink(tmp_path: Path) -
     home.mkdir()
     (home / ".claude.json").symlink_to(real)
     result, _ = run_module(tmp_path, name="gong_mcp", url=URL, headers_helper=HELPER, home=str(home))
-    assert result["changed"] and result["path"] == str(real)
-    assert (home / ".claude.json").is_symlink(), "the symlink must survive the atomic replace"
-    assert stat.S_IMODE(real.stat().st_mode) == 0o600
-    assert "gong_mcp" in json.loads(real.read_text())["mcpServers"]
+    assert result.get("failed") and result["msg"] == (
+        f"{home / '.claude.json'} is a symbolic link, not a regular file; refusing to use it; left untouched"
+    ), result
+    assert (home / ".claude.json").is_symlink() and os.readlink(home / ".claude.json") == str(real)
+    assert real.read_text() == CLAUDE_STATE and stat.S_IMODE(real.stat().st_mode) == 0o644
 
 
 def test_mode_only_change_is_reported(tmp_path: Path) -> None:

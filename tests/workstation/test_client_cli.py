@@ -17,6 +17,7 @@ import pytest
 from harness.procs import ROOT
 from snowmcp.client import config, credentials, login
 from snowmcp.client.errors import ClientError
+from tests.workstation.localusers import LocalUser, as_user, unprivileged
 
 
 @pytest.fixture
@@ -155,7 +156,8 @@ def test_headers_path_imports_only_the_standard_library(home: Path) -> None:
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('keyring', 'webbrowser', 'jaraco', 'snowmcp') and m not in "
         "('snowmcp', 'snowmcp.client', 'snowmcp.client.cli', 'snowmcp.client.errors', 'snowmcp.client.config', "
-        "'snowmcp.client.paths', 'snowmcp.client.credentials', 'snowmcp.client.service_api'))\n"
+        "'snowmcp.client.paths', 'snowmcp.client.credentials', 'snowmcp.client.service_api', "
+        "'snowmcp.client.keyring_backends'))\n"
         "print(json.dumps(heavy))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNOWMCP_")}
@@ -177,23 +179,47 @@ def test_no_console_browser_takeover_without_a_display(monkeypatch: pytest.Monke
     assert login.can_open_browser()
 
 
-def test_key_goes_to_a_usable_keyring_and_logout_clears_it(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = home / "keyring.json"
-    monkeypatch.setenv("SNOWMCP_KEYRING", "auto")
-    monkeypatch.setenv("TEST_KEYRING_FILE", str(store))
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "harness.filekeyring.FileKeyring")
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    import keyring.core
+@pytest.fixture(scope="module")
+def ring_user() -> Iterator[LocalUser | None]:
+    """Whom the keyring tests run the client as: run as root, the client ignores PYTHON_KEYRING_BACKEND
+    (keyring_backends), so under root (CI) a throwaway account stands in for the workstation's user."""
+    with unprivileged() as user:
+        yield user
 
-    monkeypatch.setattr(keyring.core, "_keyring_backend", None)  # re-read the backend choice
-    saved = credentials.save("key-in-ring", "alice@example.com", "https://svc.example")
+
+def ring_home(tmp_path: Path, user: LocalUser | None) -> tuple[Path, dict[str, str]]:
+    """A HOME the user owns, and the environment that selects the test's file-backed keyring."""
+    home = tmp_path / "ring-home"
+    home.mkdir()
+    if user is not None:
+        user.own(home)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SNOWMCP_")}, "HOME": str(home),
+           "SNOWMCP_KEYRING": "auto", "TEST_KEYRING_FILE": str(home / "keyring.json"),
+           "PYTHON_KEYRING_BACKEND": "harness.filekeyring.FileKeyring", "PYTHONPATH": str(ROOT)}  # fmt: skip
+    return home, env
+
+
+def client_py(user: LocalUser | None, code: str, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*as_user(user), sys.executable, "-c", code, *args], env=env, cwd=env["HOME"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_key_goes_to_a_usable_keyring_and_logout_clears_it(tmp_path: Path, ring_user: LocalUser | None) -> None:
+    home, env = ring_home(tmp_path, ring_user)
+    store = home / "keyring.json"
+    proc = client_py(ring_user, "import sys\nfrom snowmcp.client import credentials\n"
+                     "print(credentials.save('key-in-ring', 'alice@example.com', 'https://svc.example').storage)", env)  # fmt: skip
+    assert proc.stdout.strip() == "keyring", proc.stderr
     record = json.loads((home / ".config" / "snowmcp" / "credentials").read_text())
-    assert saved.storage == "keyring" and record["storage"] == "keyring" and "api_key" not in record
-    assert record["keyring_backend"] == "harness.filekeyring.FileKeyring"
+    assert record["storage"] == "keyring" and "api_key" not in record
+    # Only keyring's own backends are recorded (any other name is refused when read back):
+    # the test's backend is found again through keyring's discovery, the user's own choice.
+    assert "keyring_backend" not in record
     assert json.loads(store.read_text()) == {"snowmcp\0https://svc.example": "key-in-ring"}
-    assert credentials.load().api_key == "key-in-ring"
-    proc = cli(home, "logout", SNOWMCP_KEYRING="auto", TEST_KEYRING_FILE=str(store),
-               PYTHON_KEYRING_BACKEND="harness.filekeyring.FileKeyring", PYTHONPATH=str(ROOT))  # fmt: skip
+    proc = client_py(ring_user, "from snowmcp.client import credentials; print(credentials.load().api_key)", env)
+    assert proc.stdout.strip() == "key-in-ring", proc.stderr
+    proc = subprocess.run([*as_user(ring_user), sys.executable, "-m", "snowmcp.client.cli", "logout"], env=env,
+                          cwd=home, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads(store.read_text()) == {} and not (home / ".config" / "snowmcp" / "credentials").exists()
 
@@ -264,15 +290,16 @@ def test_bad_client_settings_get_one_clear_line(home: Path, env: dict[str, str],
         assert len(proc.stderr.splitlines()) == 1 and message in proc.stderr, proc.stderr
 
 
-def test_headers_deadline_covers_a_stuck_keyring(home: Path) -> None:
+def test_headers_deadline_covers_a_stuck_keyring(tmp_path: Path, ring_user: LocalUser | None) -> None:
     """An OS keyring waiting on an unlock prompt must not keep Claude Code's helper past its limit."""
-    ring = {"SNOWMCP_KEYRING": "auto", "TEST_KEYRING_FILE": str(home / "keyring.json"),
-            "PYTHON_KEYRING_BACKEND": "harness.filekeyring.FileKeyring", "PYTHONPATH": str(ROOT)}  # fmt: skip
+    home, env = ring_home(tmp_path, ring_user)
     code = "from snowmcp.client import credentials; credentials.save('key-in-ring', 'a@b.c', 'http://127.0.0.1:9')"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SNOWMCP_")}, "HOME": str(home), **ring}
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+    proc = client_py(ring_user, code, env)
+    assert proc.returncode == 0, proc.stderr
     assert json.loads((home / ".config" / "snowmcp" / "credentials").read_text())["storage"] == "keyring"
-    proc = cli(home, "headers", SNOWMCP_TIMEOUT="1", TEST_KEYRING_HANG="1", **ring)
+    proc = subprocess.run([*as_user(ring_user), sys.executable, "-m", "snowmcp.client.cli", "headers"],
+                          env={**env, "SNOWMCP_TIMEOUT": "1", "TEST_KEYRING_HANG": "1"}, cwd=home,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 4 and proc.stdout == "", proc.stderr
     assert proc.stderr.strip() == "snowmcp: the OS keyring did not answer within 1s"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 
@@ -149,9 +150,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _refuse_a_users_home_as_root(command: str) -> None:
+    """Run as root, act only on root's own files: never on a HOME (or config folder) of another user.
+
+    Everything the client does reads and writes files under HOME, and a user controls what is in
+    their home (symlinks, keyring configuration, a damaged credentials file). A root play on a
+    shared machine must run the client as that user instead (Ansible: become_user).
+    """
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return
+    from snowmcp.client import paths
+
+    for label, folder in (("HOME", os.environ.get("HOME") or ""), ("the config folder", str(paths.config_dir()))):
+        try:
+            owner = os.stat(folder).st_uid if folder else 0
+        except OSError:
+            continue  # missing: nothing of anyone's to act on there
+        if owner != 0:
+            try:
+                import pwd
+
+                who = pwd.getpwuid(owner).pw_name
+            except (ImportError, KeyError):
+                who = f"uid {owner}"
+            raise ClientError(
+                f"refusing to run as root on {label} {folder}, which belongs to {who}: "
+                f"run it as that user (sudo -u {who} -H snowmcp {command})"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _refuse_a_users_home_as_root(str(args.command))
         return int(args.func(args))
     except ClientError as exc:
         print(f"snowmcp: {exc}", file=sys.stderr)

@@ -8,7 +8,8 @@ standard library when there is no keyring, and `keyring` (slow to import) is
 imported only when the key really is in it.
 
 `SNOWMCP_KEYRING=0` forces the file (headless machines whose keyring would
-prompt), `SNOWMCP_KEYRING=1` insists on the keyring.
+prompt), `SNOWMCP_KEYRING=1` insists on the keyring. Run as root, the client picks the keyring
+backend itself among keyring's own, never from configuration (keyring_backends).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from snowmcp.client import paths
+from snowmcp.client import keyring_backends, paths
 from snowmcp.client.errors import EXIT_NOT_SIGNED_IN, ClientError
 
 KEYRING_SERVICE = "snowmcp"
@@ -42,8 +43,12 @@ def _keyring_choice() -> str:
     return os.environ.get("SNOWMCP_KEYRING", "auto").lower()
 
 
-def _keyring_module() -> Any | None:
-    """The keyring module when it has a real backend, else None (imported lazily)."""
+def _backend() -> Any | None:
+    """A usable keyring backend (keyring imported lazily), else None.
+
+    With euid 0, keyring's own discovery (PYTHON_KEYRING_BACKEND, keyringrc.cfg, entry points)
+    is never used: see keyring_backends.
+    """
     choice = _keyring_choice()
     if choice in _KEYRING_OFF:
         return None
@@ -54,25 +59,32 @@ def _keyring_module() -> Any | None:
         if choice in _KEYRING_REQUIRED:
             raise ClientError("SNOWMCP_KEYRING=1 but the keyring package is not installed") from None
         return None
-    backend = keyring.get_keyring()
-    usable = not isinstance(backend, keyring.backends.fail.Keyring) and getattr(backend, "priority", 0) > 0
+    backend = keyring_backends.root_backend() if keyring_backends.privileged() else keyring.get_keyring()
+    usable = (
+        backend is not None
+        and not isinstance(backend, keyring.backends.fail.Keyring)
+        and getattr(backend, "priority", 0) > 0
+    )
     if not usable:
         if choice in _KEYRING_REQUIRED:
             raise ClientError("SNOWMCP_KEYRING=1 but no usable OS keyring backend was found")
         return None
-    return keyring
+    return backend
 
 
 def save(api_key: str, username: str, service_url: str) -> Credentials:
-    ring = _keyring_module()
+    backend = _backend()
     record: dict[str, Any] = {"version": 1, "username": username, "service_url": service_url}
-    if ring is not None:
-        backend = ring.get_keyring()
+    if backend is not None:
         backend.set_password(KEYRING_SERVICE, service_url, api_key)
         record["storage"] = "keyring"
         # Remembered so `headers` can load this backend directly: keyring's backend discovery
-        # (entry-point scan) costs more than the rest of a cold `headers` run.
-        record["keyring_backend"] = f"{type(backend).__module__}.{type(backend).__qualname__}"
+        # (entry-point scan) costs more than the rest of a cold `headers` run. Only keyring's own
+        # backends are recorded (any other name is refused on reading); another backend the
+        # user's configuration chose is found again by discovery.
+        name = keyring_backends.name_of(backend)
+        if name in keyring_backends.KNOWN_BACKENDS:
+            record["keyring_backend"] = name
     else:
         record["storage"] = "file"
         record["api_key"] = api_key
@@ -126,23 +138,22 @@ def load() -> Credentials:
 
 def _keyring_get(backend_path: str, service_url: str) -> str | None:
     """The key from the backend used at sign-in, skipping discovery when it still loads."""
-    if _keyring_choice() not in _KEYRING_OFF:
-        module_name, _dot, class_name = backend_path.rpartition(".")
-        if module_name:
-            try:
-                import importlib
-
-                backend = getattr(importlib.import_module(module_name), class_name)()
-                value = backend.get_password(KEYRING_SERVICE, service_url)
-                return value if isinstance(value, str) else None
-            except ClientError:
-                raise  # the caller's deadline expired: do not start over with discovery
-            except Exception:  # noqa: S110 - any failure: fall back to keyring's own discovery
-                pass
-    ring = _keyring_module()
-    if ring is None:
+    if backend_path:
+        keyring_backends.check_recorded(backend_path, paths.credentials_file())
+    if _keyring_choice() in _KEYRING_OFF:
         return None
-    value = ring.get_password(KEYRING_SERVICE, service_url)
+    if backend_path in keyring_backends.CONCRETE_BACKENDS:
+        try:
+            value = keyring_backends.load_known(backend_path).get_password(KEYRING_SERVICE, service_url)
+            return value if isinstance(value, str) else None
+        except ClientError:
+            raise  # the caller's deadline expired: do not start over with discovery
+        except Exception:  # noqa: S110 - any failure: fall back to choosing a backend
+            pass
+    backend = _backend()
+    if backend is None:
+        return None
+    value = backend.get_password(KEYRING_SERVICE, service_url)
     return value if isinstance(value, str) else None
 
 
@@ -161,10 +172,12 @@ def delete() -> bool:
     with contextlib.suppress(ClientError):
         record = _read_record()
     if record and record.get("storage") == "keyring":
-        ring = _keyring_module()
-        if ring is not None:
+        backend = None
+        with contextlib.suppress(ClientError):
+            backend = _backend()
+        if backend is not None:
             with contextlib.suppress(Exception):
-                ring.delete_password(KEYRING_SERVICE, str(record.get("service_url", "")))
+                backend.delete_password(KEYRING_SERVICE, str(record.get("service_url", "")))
                 removed = True
     try:
         paths.credentials_file().unlink()

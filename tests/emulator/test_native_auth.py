@@ -403,3 +403,20 @@ def test_public_client_has_no_secret_to_rotate(engine: tuple[Engine, Session]) -
                   "OAUTH_REDIRECT_URI = 'https://x.example/cb'")  # fmt: skip
     with pytest.raises(SnowflakeError, match="PUBLIC client has no secret"):
         _rows(engine, "ALTER SECURITY INTEGRATION P REFRESH OAUTH_CLIENT_SECRET")
+
+
+def test_state_file_keeps_external_integrations_and_parameters(
+    engine: tuple[Engine, Session],
+) -> None:
+    from snowmcp.emulator.model import Account
+
+    eng, _session = engine
+    _rows(engine, EXTERNAL.format(extra=""))
+    _rows(engine, "ALTER ACCOUNT SET OAUTH_AUTHORIZATION_SERVER = 'IDP'")
+    _rows(engine, "ALTER SCHEMA AICOLLEGE.PUBLIC SET OAUTH_SCOPES_SUPPORTED = 'a,b'")
+    restored = Account.from_state(json.loads(json.dumps(eng.ctx.account.to_state())))
+    assert restored.external_integrations["IDP"] == eng.ctx.account.external_integrations["IDP"]
+    assert restored.parameters == {"OAUTH_AUTHORIZATION_SERVER": "IDP"}
+    assert restored.databases["AICOLLEGE"].schemas["PUBLIC"].parameters == {
+        "OAUTH_SCOPES_SUPPORTED": "a,b"
+    }

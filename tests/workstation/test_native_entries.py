@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.workstation.moduleutil import ROOT, run_module
+from tests.workstation.native_helpers import no_managed_config_meanwhile
 from tests.workstation.test_e2e_claude import claude_cli
 
 pytestmark = pytest.mark.claude
@@ -33,7 +34,9 @@ PORT = 8765
 def claude(home: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "CLAUDE", "MCP_"))}
     env.update(HOME=str(home), DISABLE_TELEMETRY="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1", MCP_TIMEOUT="3000")
-    return subprocess.run([str(claude_cli()), *argv], env=env, cwd=home, capture_output=True, text=True, timeout=120)
+    with no_managed_config_meanwhile():  # another test's managed-mcp.json would hide user scope
+        return subprocess.run([str(claude_cli()), *argv], env=env, cwd=home, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
 
 
 def servers(home: Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from tests.workstation.moduleutil import ROOT, run_module
 from tests.workstation.native_helpers import no_managed_config_meanwhile
 from tests.workstation.test_e2e_claude import claude_cli
 
-pytestmark = pytest.mark.claude
+pytestmark = [pytest.mark.claude, pytest.mark.timeout(900)]  # the /etc/claude-code lock may be held a while
 
 INFO = ROOT / "plugins" / "modules" / "claude_mcp_info.py"
 ACCOUNT = "https://myorg-myaccount.snowflakecomputing.com"

@@ -3,7 +3,9 @@ with the OAuth client, every user of the machine signs in inside Claude Code as 
 
 Like test_managed.py this touches the machine's /etc/claude-code: it moves what is there aside under the same
 exclusive lock and puts it back afterwards. The client install is not needed to prove the entries (it is
-test_managed.py's), so every run passes mcp_workstation_install_client=false. The client id comes as the fact
+test_managed.py's), so every run passes mcp_workstation_install_client=false. Managed mode works in each user's
+home as the user's local account (issue 23): both test users map to one throwaway account whose home is the HOME
+of the runs, outside pytest's 0700 folders, as in test_managed.py. The client id comes as the fact
 the account play leaves (snowmcp_native_client_id); reading it from Snowflake is test_native_e2e.py's.
 
 One scenario, five runs, files read back after each: token_service managed -> snowflake_oauth managed -> the
@@ -16,6 +18,8 @@ import fcntl
 import json
 import os
 import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +34,7 @@ pytestmark = [
     pytest.mark.claude,
     pytest.mark.slow,
     pytest.mark.skipif(os.geteuid() != 0, reason="writes /etc/claude-code (CI runs as root)"),
+    pytest.mark.timeout(900),  # five playbook runs, and the wait for the /etc/claude-code lock
 ]
 
 ETC = Path("/etc/claude-code")
@@ -51,6 +56,10 @@ VARS: dict[str, Any] = {
 PUBLIC_CLIENT = "XRYfro5Zn/DzZlJgijIM2fc5TQk="  # a PUBLIC integration's OAUTH_CLIENT_ID, as the account play reads it
 PORT = 8765
 MANAGED = ("-e", "mcp_workstation_scope=managed", "-e", "mcp_workstation_managed_allowlist=true")
+ACCOUNT = "smnat_user"  # the local account both test users map to
+# As that account: a Python it can run, become by su (no sudo here); the test's loopback http service URL allowed.
+AS_ACCOUNT = ("-e", f"mcp_workstation_unix_user={ACCOUNT}", "-e", "ansible_python_interpreter=/usr/bin/python3",
+              "-e", "ansible_become_method=su", "-e", "mcp_workstation_allow_loopback_http=true")  # fmt: skip
 
 
 def url(name: str) -> str:
@@ -70,16 +79,23 @@ class Machine:
     def play(self, name: str, variables: dict[str, Any], *extra: str) -> None:
         inventory = write_inventory(self.base / f"{name}.yml", variables, hosts=("ws1",))
         self.runs[name] = run_playbook(self.home, inventory, "-e", "mcp_workstation_install_client=false",
-                                       "-e", f"mcp_workstation_system_bin_dir={self.base / 'bin'}", *extra).ok()  # fmt: skip
+                                       "-e", f"mcp_workstation_system_bin_dir={self.base / 'bin'}", *AS_ACCOUNT, *extra,
+                                       env={"ANSIBLE_REMOTE_TEMP": str(self.base / "ansible-tmp")}).ok()  # fmt: skip
         self.managed[name] = (ETC / "managed-mcp.json").read_text()
         self.settings[name] = (ETC / "managed-settings.json").read_text()
 
 
 @pytest.fixture(scope="module")
-def machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
-    base = tmp_path_factory.mktemp("native-managed")
+def machine() -> Iterator[Machine]:
+    base = Path(tempfile.mkdtemp(prefix="snowmcp-native-managed-", dir="/tmp"))
+    base.chmod(0o755)
     home = base / "home"
     home.mkdir()
+    (base / "ansible-tmp").mkdir(mode=0o1777)
+    (base / "ansible-tmp").chmod(0o1777)
+    subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/sh", "--user-group",
+                    ACCOUNT], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(["chown", f"{ACCOUNT}:{ACCOUNT}", str(home)], check=True)
     state = Machine(base, home)
     backup = ETC.with_name("claude-code.snowmcp-native-test-backup")
     with LOCK.open("a") as lock:
@@ -97,6 +113,8 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
             state.play("token", VARS, *MANAGED)
             state.play("native", VARS | native, *MANAGED, *fact)
             state.claude_get = claude(home, "mcp", "get", "GONG_MCP", cwd=base)
+            # Claude Code ran as root here (it created ~/.claude.json and ~/.claude): a user's own run leaves them theirs.
+            subprocess.run(["chown", "-R", f"{ACCOUNT}:{ACCOUNT}", str(home)], check=True)
             state.play("native_again", VARS | native, *MANAGED, *fact)
             state.play("bob_gone", VARS | native | {"mcp_users": [ALICE, dict(BOB, state="absent")]}, *MANAGED, *fact)
             external = {"mcp_auth_mode": "external_oauth", "mcp_native_oauth": {"client_id": "idp-app", "callback_port": PORT}}
@@ -106,6 +124,8 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Machine]:
             shutil.rmtree(ETC, ignore_errors=True)
             if backup.exists():
                 backup.rename(ETC)
+            subprocess.run(["userdel", ACCOUNT], capture_output=True, check=False)
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def servers(text: str) -> dict[str, Any]:

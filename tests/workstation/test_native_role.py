@@ -25,7 +25,7 @@ import pytest
 from tests.workstation.native_helpers import claude, no_managed_config_meanwhile
 from tests.workstation.wshelpers import BIN, PlaybookRun, run_playbook, snapshot, write_inventory
 
-pytestmark = [pytest.mark.slow, pytest.mark.claude]
+pytestmark = [pytest.mark.slow, pytest.mark.claude, pytest.mark.timeout(900)]
 
 SERVICE = "http://127.0.0.1:9"  # nothing listens: neither mode may need the service on the workstation
 ACCOUNT = "http://127.0.0.1:8"

@@ -56,9 +56,9 @@ VARS: dict[str, Any] = {
 PUBLIC_CLIENT = "XRYfro5Zn/DzZlJgijIM2fc5TQk="  # a PUBLIC integration's OAUTH_CLIENT_ID, as the account play reads it
 PORT = 8765
 MANAGED = ("-e", "mcp_workstation_scope=managed", "-e", "mcp_workstation_managed_allowlist=true")
-ACCOUNT = "smnat_user"  # the local account both test users map to
+UNIX_ACCOUNT = "smnat_user"  # the local account both test users map to
 # As that account: a Python it can run, become by su (no sudo here); the test's loopback http service URL allowed.
-AS_ACCOUNT = ("-e", f"mcp_workstation_unix_user={ACCOUNT}", "-e", "ansible_python_interpreter=/usr/bin/python3",
+AS_ACCOUNT = ("-e", f"mcp_workstation_unix_user={UNIX_ACCOUNT}", "-e", "ansible_python_interpreter=/usr/bin/python3",
               "-e", "ansible_become_method=su", "-e", "mcp_workstation_allow_loopback_http=true")  # fmt: skip
 
 
@@ -93,9 +93,10 @@ def machine() -> Iterator[Machine]:
     home.mkdir()
     (base / "ansible-tmp").mkdir(mode=0o1777)
     (base / "ansible-tmp").chmod(0o1777)
+    subprocess.run(["userdel", UNIX_ACCOUNT], capture_output=True, check=False)  # left by an interrupted run
     subprocess.run(["useradd", "--no-create-home", "--home-dir", str(home), "--shell", "/bin/sh", "--user-group",
-                    ACCOUNT], check=True, capture_output=True)  # fmt: skip
-    subprocess.run(["chown", f"{ACCOUNT}:{ACCOUNT}", str(home)], check=True)
+                    UNIX_ACCOUNT], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(["chown", f"{UNIX_ACCOUNT}:{UNIX_ACCOUNT}", str(home)], check=True)
     state = Machine(base, home)
     backup = ETC.with_name("claude-code.snowmcp-native-test-backup")
     with LOCK.open("a") as lock:
@@ -114,7 +115,7 @@ def machine() -> Iterator[Machine]:
             state.play("native", VARS | native, *MANAGED, *fact)
             state.claude_get = claude(home, "mcp", "get", "GONG_MCP", cwd=base)
             # Claude Code ran as root here (it created ~/.claude.json and ~/.claude): a user's own run leaves them theirs.
-            subprocess.run(["chown", "-R", f"{ACCOUNT}:{ACCOUNT}", str(home)], check=True)
+            subprocess.run(["chown", "-R", f"{UNIX_ACCOUNT}:{UNIX_ACCOUNT}", str(home)], check=True)
             state.play("native_again", VARS | native, *MANAGED, *fact)
             state.play("bob_gone", VARS | native | {"mcp_users": [ALICE, dict(BOB, state="absent")]}, *MANAGED, *fact)
             external = {"mcp_auth_mode": "external_oauth", "mcp_native_oauth": {"client_id": "idp-app", "callback_port": PORT}}
@@ -124,7 +125,7 @@ def machine() -> Iterator[Machine]:
             shutil.rmtree(ETC, ignore_errors=True)
             if backup.exists():
                 backup.rename(ETC)
-            subprocess.run(["userdel", ACCOUNT], capture_output=True, check=False)
+            subprocess.run(["userdel", UNIX_ACCOUNT], capture_output=True, check=False)
             shutil.rmtree(base, ignore_errors=True)
 
 

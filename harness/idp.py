@@ -194,8 +194,12 @@ async def jwks(request: Request) -> JSONResponse:
 
 
 async def _form(request: Request) -> dict[str, str] | None:
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    """The form fields, or None when the body is (or may be) over MAX_FORM_BYTES.
+
+    A Content-Length is required and checked before reading: the HTTP server then
+    delivers at most that many bytes, so nothing larger is ever read into memory."""
+    declared = request.headers.get("content-length")
+    if declared is None or not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
         return None
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}

@@ -199,7 +199,7 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import 
 )
 
 
-def read_credentials(runner: Runner, name: str) -> dict[str, str]:
+def read_credentials(runner: Runner, name: str, public: bool = False) -> dict[str, str]:
     rows = runner.read(f"SELECT SYSTEM$SHOW_OAUTH_CLIENT_SECRETS({literal(name)})", f"reading client secrets of {name}")
     raw = next(iter(rows[0].values())) if rows else None
     try:
@@ -207,8 +207,8 @@ def read_credentials(runner: Runner, name: str) -> dict[str, str]:
     except ValueError:
         raise ValueError(f"unexpected SYSTEM$SHOW_OAUTH_CLIENT_SECRETS output for integration {name}") from None
     creds = {"client_id": str(data.get("OAUTH_CLIENT_ID", ""))}
-    # A PUBLIC client has no secret: nothing else is returned for it.
-    for key, field in (("OAUTH_CLIENT_SECRET", "client_secret"), ("OAUTH_CLIENT_SECRET_2", "client_secret_2")):
+    # A PUBLIC client has no secret: nothing else is returned for it, whatever the function shows.
+    for key, field in [] if public else (("OAUTH_CLIENT_SECRET", "client_secret"), ("OAUTH_CLIENT_SECRET_2", "client_secret_2")):
         if data.get(key):
             creds[field] = str(data[key])
             runner.add_secret(creds[field])
@@ -272,7 +272,9 @@ def converge(runner: Runner, params: dict[str, Any]) -> dict[str, Any]:
     runner.apply(statements, f"converging security integration {name}")
     result["changed"] = bool(statements)
     if params["return_credentials"] and not (runner.check_mode and not exists):
-        result.update(read_credentials(runner, name))
+        current_type = current_values(described or [])["client_type"] if exists else None
+        public = (params.get("client_type") or current_type or "").upper() == "PUBLIC"
+        result.update(read_credentials(runner, name, public))
     return result
 
 

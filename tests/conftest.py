@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.procs import Emulator, RedisServer
+from harness.procs import Emulator, OpenBao, RedisServer
 
 
 @pytest.fixture
@@ -44,6 +44,27 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     finally:
         server.stop()
 
+
+
+@pytest.fixture(scope="module")
+def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
+    """A real OpenBao dev server (in memory, root token `openbao.root_token`) for a module."""
+    server = OpenBao(tmp_path_factory.mktemp("openbao")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def openbao_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
+    """A real OpenBao with on-disk storage for a module: `restart()` keeps its state and
+    unseals it again (outage tests)."""
+    server = OpenBao(tmp_path_factory.mktemp("openbao"), storage="file").start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 # ---------------------------------------------------------------- parallel runs (pytest-xdist)
 # `make test` runs the suite on one worker per core with `--dist loadfile`: a test module runs

@@ -104,7 +104,40 @@ async def _rotate(settings: Settings) -> dict[str, int]:
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
-    counts = asyncio.run(_rotate(_store_settings(args)))
+    settings = _store_settings(args)
+    if settings.vault_mode:
+        raise ConfigError("Vault mode seals tokens through Transit: rotate the Transit key and run "
+                          "`snowmcp-service vault rewrap` instead of `keys rotate`")  # fmt: skip
+    counts = asyncio.run(_rotate(settings))
+    print(json.dumps(counts))
+    return 0
+
+
+async def _vault_rewrap(settings: Settings) -> dict[str, int]:
+    from snowmcp.service.audit import AuditLog
+    from snowmcp.service.vault.client import VaultClient
+    from snowmcp.service.vault.rewrap import rewrap_store
+    from snowmcp.service.vault.transit import TransitCipher
+
+    vault = VaultClient(settings)
+    try:
+        cipher = TransitCipher(vault, settings.vault_transit_mount, settings.vault_transit_key)
+        async with _open_store(settings) as store:
+            counts = await rewrap_store(store, cipher)
+    finally:
+        await vault.close()
+    audit = AuditLog(settings.audit_log, sys.stderr)
+    audit.write("vault_rewrap", key=settings.vault_transit_key, **counts)
+    audit.close()
+    return counts
+
+
+def cmd_vault_rewrap(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, environ_with_file(args.env_file), store_only=True)
+    if not settings.vault_mode:
+        raise ConfigError("vault rewrap needs Vault mode: SNOWMCP_VAULT_ADDR is not set")
+    counts = asyncio.run(_vault_rewrap(settings))
+    # One line of JSON on stdout (the role reads it): {"records": N, "rewrapped": M, ...}
     print(json.dumps(counts))
     return 0
 
@@ -153,6 +186,16 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         async def ping() -> None:
             async with _open_store(settings) as store:
                 await store.ping()
+            if settings.vault_mode:
+                # Log in and read (and validate) the KV secret, as the service will at start.
+                from snowmcp.service.vault.client import VaultClient
+                from snowmcp.service.vault.secrets import apply_secret, read_secret
+
+                vault = VaultClient(settings)
+                try:
+                    apply_secret(settings, await read_secret(vault))
+                finally:
+                    await vault.close()
 
         asyncio.run(ping())
     print(json.dumps({"ok": True, "settings": settings.describe()}, indent=2))
@@ -172,6 +215,12 @@ def parser() -> argparse.ArgumentParser:
     keys.add_parser("generate", help="print a new encryption key").set_defaults(func=cmd_keys_generate)
     with_config(keys.add_parser("rotate", help="re-encrypt every record under the first key of "
                                 "SNOWMCP_ENCRYPTION_KEYS (safe while the service runs)")).set_defaults(func=cmd_keys_rotate)  # fmt: skip
+    vault = sub.add_parser("vault", help="Vault mode").add_subparsers(dest="vault_command", required=True)
+    rewrap = with_config(vault.add_parser("rewrap", help="rewrap every record's data key to the Transit key's "
+                                          "newest version (after a rotate; safe while the service runs)"))  # fmt: skip
+    rewrap.add_argument("--env-file", metavar="FILE",
+                        help="KEY=VALUE settings file (the role's service.env); replaces SNOWMCP_* variables")  # fmt: skip
+    rewrap.set_defaults(func=cmd_vault_rewrap)
     admin = sub.add_parser("admin", help="administration through the store")
     users = admin.add_subparsers(dest="admin_command", required=True).add_parser("users").add_subparsers(
         dest="users_command", required=True)  # fmt: skip
@@ -183,7 +232,8 @@ def parser() -> argparse.ArgumentParser:
     rev.set_defaults(func=cmd_users_revoke)
     config = sub.add_parser("config", help="check the settings").add_subparsers(dest="config_command", required=True)
     chk = with_config(config.add_parser("check", help="validate the settings (secrets are not shown)"))
-    chk.add_argument("--connect", action="store_true", help="also check that the store is reachable")
+    chk.add_argument("--connect", action="store_true",
+                     help="also check that the store is reachable (Vault mode: and that the KV secret can be read)")  # fmt: skip
     # What a Gunicorn worker will read (SNOWMCP_ENV_FILE): the role checks it before a reload.
     chk.add_argument("--env-file", metavar="FILE",
                      help="KEY=VALUE settings file (the role's service.env); replaces SNOWMCP_* variables")  # fmt: skip
@@ -194,6 +244,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from snowmcp.service.store import StoreError
+    from snowmcp.service.vault.client import VaultError
 
     try:
         return int(args.func(args))
@@ -203,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as exc:
         print(f"snowmcp-service: store error: {exc}", file=sys.stderr)
         return 3
+    except VaultError as exc:
+        print(f"snowmcp-service: vault error: {exc}", file=sys.stderr)
+        return 4
 
 
 if __name__ == "__main__":

@@ -67,6 +67,27 @@ class Settings:
     max_headers: int = 64
     read_timeout: float = 10.0  # seconds to receive a request head (new connection) or a whole body
     refresh_timeout: float = 60.0  # a refresh sent to Snowflake is waited for this long, whatever the caller does
+    # Vault / OpenBao mode (on when vault_addr is set): secrets from KV v2, tokens sealed
+    # through Transit. Names and meaning: docs/service.md, "Vault mode".
+    vault_addr: str = ""
+    vault_auth: str = "approle"  # approle, kubernetes or token_file
+    vault_namespace: str = ""
+    vault_ca_cert: str = ""
+    vault_approle_mount: str = "approle"
+    vault_role_id: str = ""
+    vault_secret_id_file: str = ""
+    vault_kubernetes_mount: str = "kubernetes"
+    vault_kubernetes_role: str = ""
+    vault_kubernetes_jwt_file: str = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    vault_token_file: str = ""
+    vault_kv_mount: str = "secret"
+    vault_kv_path: str = "snowmcp/token-service"
+    vault_transit_mount: str = "transit"
+    vault_transit_key: str = "snowmcp-token-service"
+
+    @property
+    def vault_mode(self) -> bool:
+        return bool(self.vault_addr)
 
     @property
     def host(self) -> str:
@@ -195,6 +216,11 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
             values[key] = _parse(env_name, kind, env[env_name], "environment")
     settings = Settings(**values)
     validate(settings, store_only=store_only)
+    if settings.vault_mode and env.get("VAULT_TOKEN"):
+        # The service logs in itself (SNOWMCP_VAULT_AUTH); a token in its environment is
+        # exactly the secret Vault mode keeps out of it.
+        raise ConfigError("VAULT_TOKEN is set in the environment: in Vault mode the service logs in with "
+                          "SNOWMCP_VAULT_AUTH (approle, kubernetes or token_file); unset it")  # fmt: skip
     return settings
 
 
@@ -244,17 +270,55 @@ def _check_url(name: str, value: str, *, allow_plain_http_loopback: bool = True)
         raise ConfigError(f"{name} must use https unless it points at the loopback interface")
 
 
-def validate(s: Settings, *, store_only: bool = False) -> None:
+VAULT_AUTHS = ("approle", "kubernetes", "token_file")
+# In Vault mode these come from the KV secret (client_*, admin_keys) or Transit (no keys).
+VAULT_OWNED = ("client_id", "client_secret", "client_secret_next", "admin_keys", "encryption_keys")
+
+
+def _validate_vault(s: Settings) -> None:
+    for name in VAULT_OWNED:
+        if getattr(s, name):
+            where = "the KV secret" if name != "encryption_keys" else "Transit (no key on the host)"
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must not be set in Vault mode ({ENV_PREFIX}VAULT_ADDR "
+                              f"is set): it comes from {where}")  # fmt: skip
+    _check_url("SNOWMCP_VAULT_ADDR", s.vault_addr)
+    if s.vault_auth not in VAULT_AUTHS:
+        raise ConfigError(f"SNOWMCP_VAULT_AUTH must be one of {', '.join(VAULT_AUTHS)}, got {s.vault_auth!r}")
+    needs = {"approle": ("vault_role_id", "vault_secret_id_file"),
+             "kubernetes": ("vault_kubernetes_role", "vault_kubernetes_jwt_file"),
+             "token_file": ("vault_token_file",)}[s.vault_auth]  # fmt: skip
+    missing = [ENV_PREFIX + n.upper() for n in needs if not getattr(s, n)]
+    if missing:
+        raise ConfigError(f"SNOWMCP_VAULT_AUTH={s.vault_auth} needs {', '.join(missing)}")
+    for name in ("vault_approle_mount", "vault_kubernetes_mount", "vault_kv_mount", "vault_kv_path",
+                 "vault_transit_mount", "vault_transit_key"):  # fmt: skip
+        value = getattr(s, name)
+        if not value or not _VAULT_PATH_RE.match(value):
+            raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be a Vault path (letters, digits, - _ . /), got {value!r}")
+    if s.vault_ca_cert and not Path(s.vault_ca_cert).is_file():
+        raise ConfigError("SNOWMCP_VAULT_CA_CERT must name a readable CA bundle file")
+
+
+_VAULT_PATH_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
+
+
+def validate(s: Settings, *, store_only: bool = False, from_vault: bool = False) -> None:
+    """`from_vault`: the settings with the KV secret applied (vault/secrets.py)."""
     from snowmcp.service.crypto import KeyRing  # local import: crypto needs `cryptography`
 
-    required = () if store_only else ("public_url", "snowflake_url", "client_id", "client_secret", "role")
+    if s.vault_mode and not from_vault:
+        _validate_vault(s)
+        required: tuple[str, ...] = () if store_only else ("public_url", "snowflake_url", "role")
+    else:
+        required = () if store_only else ("public_url", "snowflake_url", "client_id", "client_secret", "role")
     missing = [n for n in required if not getattr(s, n)]
-    if not s.encryption_keys:
+    if not s.encryption_keys and not s.vault_mode:
         missing.append("encryption_keys")
     if missing:
         names = ", ".join(ENV_PREFIX + m.upper() for m in missing)
         raise ConfigError(f"missing required settings: {names}")
-    if not store_only and not s.allowed_users and not s.allow_any_user:
+    # In Vault mode the allow-list may come from the KV secret: checked once it is read.
+    if not store_only and not s.allowed_users and not s.allow_any_user and (from_vault or not s.vault_mode):
         # Fail closed: an inventory that lists no users must not open the service to everyone.
         raise ConfigError("SNOWMCP_ALLOWED_USERS is empty: list the logins allowed to sign in, "
                           "or set SNOWMCP_ALLOW_ANY_USER=true to allow anyone who can sign in to Snowflake")
@@ -277,7 +341,8 @@ def validate(s: Settings, *, store_only: bool = False) -> None:
     if not (s.store.startswith("sqlite:///") or s.store.startswith(("redis://", "rediss://", "unix://"))):
         raise ConfigError("SNOWMCP_STORE must be sqlite:///<path> or redis://host:port/db")
     try:
-        KeyRing.from_strings(s.encryption_keys)
+        if not s.vault_mode:
+            KeyRing.from_strings(s.encryption_keys)
     except ValueError as exc:
         raise ConfigError(f"SNOWMCP_ENCRYPTION_KEYS: {exc}") from None
     for i, key in enumerate(s.admin_keys, 1):

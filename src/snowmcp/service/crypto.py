@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Sequence
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -37,6 +39,20 @@ def generate_key() -> str:
 
 def key_id(key: bytes) -> bytes:
     return hashlib.sha256(b"snowmcp-key-id:" + key).digest()[:4]
+
+
+class Sealing(Protocol):
+    def seal(self, plaintext: str, aad: str) -> str: ...
+
+
+class Cipher(Protocol):
+    """What the token code needs from KeyRing (file keys) or TransitCipher (Vault mode)."""
+
+    async def open(self, token: str, aad: str, hint: str = "") -> str: ...
+
+    async def sealer(self, like: Sequence[str] = ()) -> Sealing: ...
+
+    async def session_sealer(self) -> Sealing: ...
 
 
 class DecryptError(Exception):
@@ -91,6 +107,20 @@ class KeyRing:
             return cipher.decrypt(raw[5:17], raw[17:], aad.encode("utf-8")).decode("utf-8")
         except InvalidTag:
             raise DecryptError("ciphertext does not verify") from None
+
+    # The cipher interface shared with the Transit-mode cipher (vault/transit.py), whose
+    # data keys may need a Vault call: async where that one can wait, `seal` local.
+    def seal(self, plaintext: str, aad: str) -> str:
+        return self.encrypt(plaintext, aad)
+
+    async def open(self, token: str, aad: str, hint: str = "") -> str:
+        return self.decrypt(token, aad)
+
+    async def sealer(self, like: Sequence[str] = ()) -> KeyRing:
+        return self
+
+    async def session_sealer(self) -> KeyRing:
+        return self
 
     def needs_rotation(self, token: str) -> bool:
         """True when the value was encrypted under a key other than the first."""

@@ -111,6 +111,11 @@ class RequestLimits:
             return
         # The address every limit and audit line of this request uses, decided once.
         scope.setdefault("state", {})["client"] = self.client.of(scope)
+        if not any(k == b"content-length" or k == b"transfer-encoding" for k, _v in headers):
+            # No Content-Length and no Transfer-Encoding: HTTP/1.1 says there is no body
+            # (RFC 9112 6.3), so there is nothing to bound or time: the hot path (GET) skips it.
+            await self.app(scope, receive, send)
+            return
         limit = self.body_limits.get(scope["path"], self.max_body)
         try:
             body = await self._read_body(headers, receive, limit)

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlencode
 
 from snowmcp.service.audit import AuditLog
 from snowmcp.service.config import Settings, normalise_login
 from snowmcp.service.crypto import (
-    KeyRing,
+    Cipher,
+    DecryptError,
     hash_secret,
     new_api_key,
     new_opaque,
@@ -34,6 +37,10 @@ from snowmcp.service.metrics import Metrics
 from snowmcp.service.snowflake_oauth import OAuthError, SnowflakeOAuth
 from snowmcp.service.store import ACTIVE, Store, UserRecord
 from snowmcp.service.tokens import access_aad, refresh_aad
+from snowmcp.service.vault.client import RETRY_AFTER as VAULT_RETRY_AFTER
+from snowmcp.service.vault.client import VaultError, VaultUnavailable
+
+T = TypeVar("T")
 
 _PORT_RE = re.compile(r"[0-9]{1,5}")
 _STATE_RE = re.compile(r"[A-Za-z0-9._~-]{8,512}")
@@ -76,11 +83,11 @@ class Redirect:
 
 
 class LoginFlow:
-    def __init__(self, settings: Settings, store: Store, keyring: KeyRing, oauth: SnowflakeOAuth,
+    def __init__(self, settings: Settings, store: Store, cipher: Cipher, oauth: SnowflakeOAuth,
                  metrics: Metrics, audit: AuditLog) -> None:  # fmt: skip
         self.settings = settings
         self.store = store
-        self.keyring = keyring
+        self.cipher = cipher
         self.oauth = oauth
         self.metrics = metrics
         self.audit = audit
@@ -97,11 +104,12 @@ class LoginFlow:
             raise LoginError("invalid_request", "code_challenge must be a base64url SHA-256 (43 characters)")
         our_state = new_opaque()
         verifier = new_opaque(48)
+        sealer = await self._vault_step(self.cipher.session_sealer())
         binding = BrowserBinding.new(our_state)
         stored = await self.store.put_once(
             "login:" + hash_secret(our_state),
             {"port": int(port), "cli_state": state, "cli_challenge": challenge,
-             "verifier": self.keyring.encrypt(verifier, "snowmcp:login"), "browser": hash_secret(binding.value)},
+             "verifier": sealer.seal(verifier, "snowmcp:login"), "browser": hash_secret(binding.value)},
             self.settings.login_ttl, cap=self.settings.max_pending_signins,
         )  # fmt: skip
         if not stored:
@@ -129,7 +137,10 @@ class LoginFlow:
             self.metrics.signins.labels("denied").inc()
             self.audit.write("signin", result="denied_at_snowflake", client=client)
             raise LoginError("access_denied", "Snowflake did not authorise the sign-in. Run `snowmcp login` again.", 403)
-        verifier = self.keyring.decrypt(pending["verifier"], "snowmcp:login")
+        verifier = await self._vault_step(self.cipher.open(pending["verifier"], "snowmcp:login"))
+        # The new record's data key (Vault mode) before Snowflake is asked, so its answer
+        # cannot be stranded by Vault failing after it.
+        sealer = await self._vault_step(self.cipher.sealer())
         try:
             answer = await self.oauth.exchange_code(code, verifier)
         except OAuthError as exc:
@@ -153,13 +164,29 @@ class LoginFlow:
         await self.store.put_once(
             "code:" + hash_secret(one_time),
             {"login": login, "cli_challenge": pending["cli_challenge"],
-             "access": self.keyring.encrypt(answer.access_token, access_aad(username)),
+             "access": sealer.seal(answer.access_token, access_aad(username)),
              "access_expires_at": now + answer.expires_in, "issued_at": now,
-             "refresh": self.keyring.encrypt(answer.refresh_token, refresh_aad(username))},
+             "refresh": sealer.seal(answer.refresh_token, refresh_aad(username))},
             self.settings.code_ttl,
         )  # fmt: skip
         query = urlencode({"code": one_time, "state": pending["cli_state"]})
         return Redirect(f"http://127.0.0.1:{pending['port']}/callback?{query}")
+
+    async def _vault_step(self, step: Awaitable[T]) -> T:
+        """A cipher step of a sign-in: Vault unreachable is 503 + Retry-After, not 500."""
+        try:
+            return await step
+        except VaultUnavailable as exc:
+            self.metrics.signins.labels("vault_unavailable").inc()
+            raise LoginError("unavailable", f"the token service cannot reach Vault ({exc}); try again shortly",
+                             503, retry_after=VAULT_RETRY_AFTER) from None  # fmt: skip
+        except VaultError as exc:
+            self.metrics.signins.labels("vault_error").inc()
+            raise LoginError("unavailable", f"the token service's Vault set-up refused a step ({exc})",
+                             503, retry_after=60) from None  # fmt: skip
+        except DecryptError:
+            raise LoginError("invalid_state", "This sign-in can no longer be completed (its key changed). "
+                             "Run `snowmcp login` again.") from None  # fmt: skip
 
     async def exchange(self, code: object, verifier: object, client: str) -> tuple[str, str]:
         if not isinstance(code, str) or not isinstance(verifier, str) or not _VERIFIER_RE.fullmatch(verifier):

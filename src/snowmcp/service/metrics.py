@@ -27,6 +27,9 @@ class Metrics:
                                            registry=r, buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60))  # fmt: skip
         self.singleflight_joins = Counter("snowmcp_singleflight_joins", "Requests that joined an in-process "
                                           "refresh already in flight", registry=r)  # fmt: skip
+        # Every answer by status code (a small fixed set: no path, no user), for the 5xx alert;
+        # counted by snowmcp.service.httpmetrics around the whole app, limits included.
+        self.responses = Counter("snowmcp_http_responses", "HTTP answers by status code", ["code"], registry=r)
         self.signins = Counter("snowmcp_signins", "Sign-in results", ["result"], registry=r)
         self.users = Gauge("snowmcp_users", "Stored users by state", ["state"], registry=r)
         self.expiring = Gauge("snowmcp_refresh_tokens_expiring", "Active users whose refresh token expires "

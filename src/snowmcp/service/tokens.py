@@ -33,11 +33,14 @@ from dataclasses import dataclass, replace
 
 from snowmcp.service.audit import AuditLog
 from snowmcp.service.config import Settings
-from snowmcp.service.crypto import DecryptError, KeyRing
+from snowmcp.service.crypto import Cipher, DecryptError, Sealing
 from snowmcp.service.lease import Lease, held
 from snowmcp.service.metrics import Metrics
 from snowmcp.service.snowflake_oauth import OAuthError, SnowflakeOAuth, TokenResponse
 from snowmcp.service.store import ACTIVE, REAUTH_REQUIRED, Store, UserRecord
+from snowmcp.service.vault.client import RETRY_AFTER as VAULT_RETRY_AFTER
+from snowmcp.service.vault.client import VaultError
+from snowmcp.service.vault.transit import ForeignCiphertext
 
 log = logging.getLogger("snowmcp.service")
 
@@ -81,11 +84,11 @@ class _Backoff:
 
 
 class TokenManager:
-    def __init__(self, settings: Settings, store: Store, keyring: KeyRing, oauth: SnowflakeOAuth,
+    def __init__(self, settings: Settings, store: Store, cipher: Cipher, oauth: SnowflakeOAuth,
                  metrics: Metrics, audit: AuditLog) -> None:  # fmt: skip
         self.settings = settings
         self.store = store
-        self.keyring = keyring
+        self.cipher = cipher
         self.oauth = oauth
         self.metrics = metrics
         self.audit = audit
@@ -103,11 +106,14 @@ class TokenManager:
         margin = min(float(self.settings.token_margin), max(lifetime, 0.0) / 2)
         return bool(rec.access_token) and rec.access_token_expires_at - now > margin
 
-    def access_token(self, rec: UserRecord) -> str:
+    async def access_token(self, rec: UserRecord) -> str:
+        # The decrypted token stays in this process's memory (never on disk) for as long as
+        # the record keeps this version and ciphertext: the record itself was just read
+        # from the store, so a revocation, new sign-in or refresh anywhere shows at once.
         hit = self._plain.get(rec.username)
         if hit is not None and hit[0] == rec.version and hit[1] == rec.access_token:
             return hit[2]
-        plain = self.keyring.decrypt(rec.access_token, access_aad(rec.username))
+        plain = await self.cipher.open(rec.access_token, access_aad(rec.username))
         if len(self._plain) > 50_000:
             self._plain.clear()
         self._plain[rec.username] = (rec.version, rec.access_token, plain)
@@ -124,10 +130,16 @@ class TokenManager:
         if not self.fresh(rec):
             rec = await self._single_flight(rec.username)
         try:
-            return self.access_token(rec), rec.access_token_expires_at
+            return await self.access_token(rec), rec.access_token_expires_at
+        except ForeignCiphertext:
+            # Written before the switch to Vault mode: no key here opens it; a sign-in replaces it.
+            raise ReauthRequired() from None
         except DecryptError:
             log.error("stored access token for a user does not decrypt with the key ring")
             raise Unavailable("stored token cannot be decrypted; check SNOWMCP_ENCRYPTION_KEYS", 60) from None
+        except VaultError as exc:
+            raise Unavailable(f"the token service cannot open this token without Vault ({exc}); retry shortly",
+                              VAULT_RETRY_AFTER) from None
 
     # -- refreshing ----------------------------------------------------------
     async def _single_flight(self, username: str) -> UserRecord:
@@ -222,10 +234,19 @@ class TokenManager:
     async def _refresh_holding_lease(self, rec: UserRecord) -> UserRecord:
         username = rec.username
         try:
-            refresh_token = self.keyring.decrypt(rec.refresh_token, refresh_aad(username))
+            refresh_token = await self.cipher.open(rec.refresh_token, refresh_aad(username))
+            # The key the new tokens are sealed under is ready before Snowflake is called:
+            # between Snowflake's answer and the store write nothing may need Vault.
+            sealer = await self.cipher.sealer([rec.refresh_token])
+        except ForeignCiphertext:
+            raise ReauthRequired() from None  # sealed in file-key mode: a new sign-in replaces it
         except DecryptError:
             log.error("stored refresh token does not decrypt with the key ring")
             raise Unavailable("stored token cannot be decrypted; check SNOWMCP_ENCRYPTION_KEYS", 60) from None
+        except VaultError as exc:
+            # Nothing was sent to Snowflake: the refresh token is untouched in the store.
+            raise Unavailable(f"the token service cannot reach Vault to refresh this token ({exc}); retry shortly",
+                              VAULT_RETRY_AFTER) from None
         started = time.monotonic()
         try:
             answer = await self.oauth.refresh(refresh_token)
@@ -236,31 +257,35 @@ class TokenManager:
             return self._transient(rec, exc.error)
         self.metrics.refresh_seconds.observe(time.monotonic() - started)
         now = time.time()
-        new = self._refreshed(rec, answer, now)
+        new = self._refreshed(rec, answer, now, sealer)
         # Single-use mode: the old refresh token is dead now and this write is the only copy
         # of the new one, so it completes before anyone is answered.
         while not await self.store.save(new, new.version - 1):
-            new = self._refreshed(await self._after_conflict(rec, refresh_token), answer, now)
+            current = await self._after_conflict(rec, refresh_token)
+            # `current` may carry the same data key rewrapped (`vault rewrap`): its wrapping
+            # is the one to keep. Both keys are in memory here, so this needs no Vault call.
+            sealer = await self.cipher.sealer([current.refresh_token, rec.refresh_token])
+            new = self._refreshed(current, answer, now, sealer)
         self._backoff.pop(username, None)
         self.metrics.refreshes.labels("ok").inc()
         self.audit.write("refresh", user=rec.login, result="ok",
                          rotated=answer.refresh_token is not None)  # fmt: skip
         return new
 
-    def _refreshed(self, base: UserRecord, answer: TokenResponse, now: float) -> UserRecord:
+    def _refreshed(self, base: UserRecord, answer: TokenResponse, now: float, sealer: Sealing) -> UserRecord:
         """`base` with a refresh's result applied (version bumped); re-encrypts nothing else."""
         username = base.username
         new = replace(
             base,
             version=base.version + 1,
-            access_token=self.keyring.encrypt(answer.access_token, access_aad(username)),
+            access_token=sealer.seal(answer.access_token, access_aad(username)),
             access_token_expires_at=now + answer.expires_in,
             access_token_issued_at=now,
             updated_at=now,
             last_refresh_at=now,
         )
         if answer.refresh_token is not None:
-            new.refresh_token = self.keyring.encrypt(answer.refresh_token, refresh_aad(username))
+            new.refresh_token = sealer.seal(answer.refresh_token, refresh_aad(username))
             new.refresh_token_expires_at = now + self.settings.refresh_token_validity
         return new
 
@@ -274,8 +299,11 @@ class TokenManager:
         """
         current = await self._reread(rec.username)  # revoked: UserGone; marked: ReauthRequired
         try:
-            same = self.keyring.decrypt(current.refresh_token, refresh_aad(rec.username)) == refresh_token
-        except DecryptError:
+            # A data key that differs from ours means a new sign-in: no Vault call is needed
+            # to tell (the hint opens a rewrapped copy of our own key locally).
+            opened = await self.cipher.open(current.refresh_token, refresh_aad(rec.username), hint=rec.refresh_token)
+            same = opened == refresh_token
+        except (DecryptError, VaultError):
             same = False
         if same:
             return current

@@ -40,7 +40,7 @@ class UserRecord:
     @classmethod
     def from_json(cls, text: str | bytes) -> UserRecord:
         data = json.loads(text)
-        known = {f.name for f in fields(cls)}
+        known = _RECORD_FIELDS if cls is UserRecord else frozenset(f.name for f in fields(cls))
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def public(self) -> dict[str, Any]:
@@ -55,6 +55,10 @@ class UserRecord:
             "last_sign_in_at": self.last_sign_in_at,
             "last_refresh_at": self.last_refresh_at,
         }
+
+
+# Read on every /v1/token (the record is parsed per request): dataclasses.fields() is not free.
+_RECORD_FIELDS = frozenset(f.name for f in fields(UserRecord))
 
 
 class StoreError(Exception):

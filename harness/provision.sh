@@ -8,13 +8,15 @@ cd "$(dirname "$0")/.."
 missing=() brew=()
 command -v redis-server >/dev/null || { missing+=(redis-server); brew+=(redis); }
 command -v npm >/dev/null || { missing+=(nodejs npm); brew+=(node); }
+# tmux: the native sign-in test drives Claude Code's interactive /mcp menu (tests/workstation/test_native_e2e.py).
+command -v tmux >/dev/null || { missing+=(tmux); brew+=(tmux); }
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "provision: apt-get install ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  for tool in redis-server npm; do
+  for tool in redis-server npm tmux; do
     command -v "$tool" >/dev/null || {
       echo "make test needs ${missing[*]} on PATH: install them (Debian/Ubuntu: sudo apt-get install ${missing[*]}; macOS: brew install ${brew[*]}) and re-run" >&2
       exit 1

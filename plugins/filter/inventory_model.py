@@ -42,8 +42,9 @@ def users_with_login(mcp_users: Any, login: str) -> list[dict[str, Any]]:
     return [u.as_dict() for u in model.users_with_login(_users(mcp_users), str(login))]
 
 
-def host_users(mcp_users: Any, host: str, login: Any = None) -> list[dict[str, Any]]:
-    return [u.as_dict() for u in model.host_users(_users(mcp_users), str(host), None if login is None else str(login))]
+def host_users(mcp_users: Any, host: str, login: Any = None, host_roles: Any = None) -> list[dict[str, Any]]:
+    inv = {**_users(mcp_users), "mcp_host_roles": host_roles}
+    return [u.as_dict() for u in model.host_users(inv, str(host), None if login is None else str(login))]
 
 
 def user_servers(inventory: Any, login: str) -> list[dict[str, Any]]:

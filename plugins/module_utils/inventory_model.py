@@ -225,15 +225,39 @@ def users_with_login(inv: dict[str, Any], login: str) -> list[McpUser]:
     return [u for u in mcp_users(inv) if same_login(u.login, login)]
 
 
+def host_roles(inv: dict[str, Any]) -> tuple[str, ...]:
+    """`mcp_host_roles` (a host or group variable) as Snowflake stores the names: the roles whose
+    present holders without a `host` of their own use this machine (directory users, bound by group)."""
+    return _names(inv.get("mcp_host_roles"))
+
+
+def bound_by_role(user: McpUser, roles: tuple[str, ...]) -> bool:
+    """Whether a user without `host` belongs on a machine whose `mcp_host_roles` are `roles`: a present
+    user holding one of them. A user with a `host` stays bound to that one machine.
+
+    Users to offboard are not bound by role: a user who leaves the directory group leaves the machine
+    through the machine's own state (managed scope: managed-mcp.json holds the union of the present
+    users' servers, so theirs go when nobody else needs them). Offboarding every departed user on every
+    such machine would, in user scope without an account mapping, clear the one shared HOME the
+    present users' entries live in.
+    """
+    if user.host is not None or not roles or not user.present:
+        return False
+    return bool(set(user.roles) & set(roles))
+
+
 def host_users(inv: dict[str, Any], host: str, login: str | None = None) -> list[McpUser]:
     """The users to configure on inventory host `host`.
 
-    Without `login`: the users whose `host` is `host`. With `login`: that user, when their
+    Without `login`: the users whose `host` is `host`, then the users without `host` that the
+    host's `mcp_host_roles` binds to it (bound_by_role). With `login`: that user, when their
     `host` is `host`, when they have no `host`, or when `host` is the machine the play
     runs on (localhost, 127.0.0.1) - so a user can be onboarded on their own machine.
     """
     if login is None:
-        return [u for u in mcp_users(inv) if u.host == host]
+        roles = host_roles(inv)
+        users = mcp_users(inv)
+        return [u for u in users if u.host == host] + [u for u in users if bound_by_role(u, roles)]
     named = users_with_login(inv, login)
     if host in LOCAL_HOSTS:
         return named

@@ -47,6 +47,15 @@ options:
     type: list
     elements: str
     default: []
+  oauth_account_urls:
+    description:
+      - Snowflake account base URLs (such as C(https://myorg-myaccount.snowflakecomputing.com)). With them,
+        RV(user.oauth) and the others list the entries through which Claude Code signs in itself (they have an
+        C(oauth) object, see M(snowmcp.core.claude_mcp_server)) to an MCP server of one of these accounts
+        (C(<account>/api/v2/databases/.../mcp-servers/...)), whatever their client id - the native sign-in
+        entries a tool wrote before, also after the client id changed.
+    type: list
+    elements: str
 author:
   - snowmcp maintainers (!UNKNOWN)
 """
@@ -60,6 +69,12 @@ EXAMPLES = r"""
       - /home/alice/.local/bin/snowmcp headers
       - /usr/local/bin/snowmcp headers
   register: claude
+
+- name: Also find the entries through which Claude Code signs in to the account itself
+  snowmcp.core.claude_mcp_info:
+    home: /home/alice
+    oauth_account_urls: [https://myorg-myaccount.snowflakecomputing.com]
+  register: claude_native
 
 - name: Show them
   ansible.builtin.debug:
@@ -88,6 +103,12 @@ user:
       description: For each of O(headers_helpers), the sorted names of the entries that use it.
       type: dict
       sample: {"/home/alice/.local/bin/snowmcp headers": [gong_mcp]}
+    oauth:
+      description: The sorted names of the entries with an C(oauth) client whose URL is an MCP server of O(oauth_account_urls).
+      type: list
+      elements: str
+      returned: when O(oauth_account_urls) is given
+      sample: [gong_mcp]
 project:
   description: The project's C(.mcp.json), the same keys as RV(user); only with O(project_dir).
   returned: when O(project_dir) is given
@@ -110,8 +131,18 @@ from ansible_collections.snowmcp.core.plugins.module_utils.claude_config import 
 )
 
 
-def describe(path: str, helpers: list[str]) -> dict[str, Any]:
-    """What one file holds: entry names, and which entries use each known helper."""
+def native_entry(entry: Any, accounts: list[str]) -> bool:
+    """Whether Claude Code signs in itself (an `oauth` object) to an MCP server of one of `accounts`."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("oauth"), dict):
+        return False
+    url = entry.get("url")
+    return isinstance(url, str) and "/mcp-servers/" in url and any(
+        url.startswith(account.rstrip("/") + "/api/v2/databases/") for account in accounts
+    )
+
+
+def describe(path: str, helpers: list[str], accounts: list[str] | None = None) -> dict[str, Any]:
+    """What one file holds: entry names, which entries use each known helper (and which sign in themselves)."""
     path = os.path.normpath(os.path.abspath(path))
     text, data = read_config(path)
     servers = (data or {}).get("mcpServers", {})
@@ -120,12 +151,15 @@ def describe(path: str, helpers: list[str]) -> dict[str, Any]:
         helper = entry.get("headersHelper") if isinstance(entry, dict) else None
         if isinstance(helper, str) and helper in by_helper:
             by_helper[helper].append(name)
-    return {
+    described: dict[str, Any] = {
         "path": path,
         "exists": text is not None,
         "servers": sorted(servers),
         "by_helper": {helper: sorted(names) for helper, names in by_helper.items()},
     }
+    if accounts is not None:
+        described["oauth"] = sorted(name for name, entry in servers.items() if native_entry(entry, accounts))
+    return described
 
 
 def main() -> None:
@@ -134,6 +168,7 @@ def main() -> None:
             "home": {"type": "path"},
             "project_dir": {"type": "path"},
             "headers_helpers": {"type": "list", "elements": "str", "default": []},
+            "oauth_account_urls": {"type": "list", "elements": "str"},
         },
         supports_check_mode=True,
     )
@@ -145,7 +180,7 @@ def main() -> None:
         files["project"] = os.path.join(params["project_dir"], ".mcp.json")
     for key, path in files.items():
         try:
-            result[key] = describe(path, helpers)
+            result[key] = describe(path, helpers, params["oauth_account_urls"])
         except ClaudeConfigError as exc:
             module.fail_json(msg=str(exc), path=path)
     module.exit_json(**result)

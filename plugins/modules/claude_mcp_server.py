@@ -91,6 +91,27 @@ options:
       - Static headers. Values may be secret, so they are never shown in output or diffs.
         C(headersHelper) output overrides headers of the same name.
     type: dict
+  oauth:
+    description:
+      - >-
+        Claude Code signs in to the server itself with this pre-registered OAuth client (authorization code
+        with PKCE in the user's browser; Claude Code keeps and refreshes the tokens). The entry gets an
+        C(oauth) object with C(clientId) and C(callbackPort), exactly what
+        C(claude mcp add --transport http --client-id ID --callback-port PORT) writes.
+      - Only public clients; a client secret never goes into the file (Claude Code keeps one in its own
+        credential store), so there is no option for it.
+      - Mutually exclusive with O(headers_helper).
+    type: dict
+    suboptions:
+      client_id:
+        description: The OAuth client id (Snowflake's C(OAUTH_CLIENT_ID), or the identity provider application's).
+        type: str
+        required: true
+      callback_port:
+        description:
+          - The fixed local port Claude Code listens on for the redirect (C(--callback-port)); the authorization
+            server must accept C(http://localhost:<port>/callback) as redirect URI. Omitted, Claude Code picks one.
+        type: int
   mode:
     description:
       - File mode to enforce. Default C(0600) (Claude Code itself keeps C(~/.claude.json) at 0600), and
@@ -127,6 +148,14 @@ EXAMPLES = r"""
     headers_helper: /usr/local/bin/snowmcp headers
   become: true
 
+- name: Claude Code signs in itself (Snowflake OAuth public client or the corporate IdP), no helper
+  snowmcp.core.claude_mcp_server:
+    name: gong_mcp
+    url: https://myorg-myaccount.snowflakecomputing.com/api/v2/databases/AICOLLEGE/schemas/PUBLIC/mcp-servers/gong_mcp
+    oauth:
+      client_id: 3dR9kZx0aQ1y2b7WmV8pLcN4sTe=
+      callback_port: 8765
+
 - name: Remove the entry again
   snowmcp.core.claude_mcp_server:
     name: gong_mcp
@@ -150,6 +179,12 @@ entry:
   returned: always
   type: dict
   sample: {"type": "http", "url": "https://...", "headersHelper": "/home/alice/.local/bin/snowmcp headers"}
+  contains:
+    oauth:
+      description: The pre-registered OAuth client, with O(oauth).
+      returned: with O(oauth)
+      type: dict
+      sample: {"clientId": "3dR9kZx0aQ1y2b7WmV8pLcN4sTe=", "callbackPort": 8765}
 reserialized:
   description: True when the in-place edit could not be verified and the whole file was rewritten.
   returned: always
@@ -174,6 +209,7 @@ from ansible_collections.snowmcp.core.plugins.module_utils.claude_config import 
 from ansible_collections.snowmcp.core.plugins.module_utils.safe_files import SafeFile, UnsafeFileError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+OAUTH_CLIENT_ID_RE = re.compile(r"^[!-~]{1,255}$")
 WS = " \t\r\n"
 MASK = "********"
 
@@ -386,6 +422,13 @@ def desired_entry(params: dict[str, Any]) -> dict[str, Any]:
         entry["headersHelper"] = params["headers_helper"]
     if params["headers"]:
         entry["headers"] = {str(k): str(v) for k, v in params["headers"].items()}
+    oauth = params["oauth"]
+    if oauth:
+        # Key names and order as `claude mcp add --client-id ID --callback-port PORT` writes them
+        # (checked with Claude Code 2.1.197: "headers" before "oauth", "clientId" before "callbackPort").
+        entry["oauth"] = {"clientId": oauth["client_id"]}
+        if oauth["callback_port"] is not None:
+            entry["oauth"]["callbackPort"] = oauth["callback_port"]
     return entry
 
 
@@ -401,6 +444,14 @@ def validate(module: AnsibleModule, params: dict[str, Any]) -> None:
         helper = params["headers_helper"]
         if helper is not None and (not helper.strip() or "\n" in helper):
             module.fail_json(msg="headers_helper must be a one-line command")
+        oauth = params["oauth"]
+        if oauth:
+            if not OAUTH_CLIENT_ID_RE.match(oauth["client_id"] or ""):
+                module.fail_json(msg="oauth.client_id must be 1-255 printable characters without spaces")
+            port = oauth["callback_port"]
+            # Claude Code runs as the user: it cannot listen on a privileged port.
+            if port is not None and not 1024 <= port <= 65535:
+                module.fail_json(msg=f"oauth.callback_port must be 1024-65535, got {port}")
 
 
 def run(module: AnsibleModule) -> dict[str, Any]:
@@ -530,9 +581,17 @@ def main() -> None:
             "url": {"type": "str"},
             "headers_helper": {"type": "str", "aliases": ["headersHelper"]},
             "headers": {"type": "dict", "no_log": True},
+            "oauth": {
+                "type": "dict",
+                "options": {
+                    "client_id": {"type": "str", "required": True},
+                    "callback_port": {"type": "int"},
+                },
+            },
             "mode": {"type": "raw"},
         },
         required_if=[("state", "present", ("url",))],
+        mutually_exclusive=[("oauth", "headers_helper")],
         supports_check_mode=True,
     )
     module.exit_json(**run(module))

@@ -197,3 +197,48 @@ def test_hand_written_entries_win() -> None:
     ]  # fmt: skip
     assert merge_users(hand, None) == hand
     assert merge_users(None, directory) == directory
+
+
+def test_hosts_bind_directory_users_by_role_with_no_extra_request(
+    scim5000: tuple[Emulator, dict[str, Any]], tmp_path: Path
+) -> None:
+    # Fleet (issue 21): no per-person line. A host or group variable, mcp_host_roles, names the mapped MCP roles
+    # whose holders use the machine; the plays' own filter, after the plays' own merge, picks them.
+    emu, seed = scim5000
+    folder = write_source(tmp_path / "inv", emu, roles={"DATA_ANALYSTS": ["MCP_USERS"], "ANALYSTS": ["MCP_OKTA"]})
+    local = {"ansible_connection": "local", "ansible_python_interpreter": str(BIN / "python")}
+    (folder / "hosts.yml").write_text(yaml.safe_dump({"all": {
+        "hosts": {"lab-aad": {**local, "mcp_host_roles": ["mcp_users"]}, "lab-okta": {**local, "mcp_host_roles": ["MCP_OKTA"]},
+                  "laptop": local},
+        "vars": {"mcp_users": [{"login": "pinned@example.com", "roles": ["MCP_USERS"], "host": "laptop"}]},
+    }}))  # fmt: skip
+    out = tmp_path / "bound"
+    out.mkdir()
+    playbook = tmp_path / "bound.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "name": "Which users each machine gets", "hosts": "all", "gather_facts": False,
+        "pre_tasks": [{"name": "Merge", "ansible.builtin.import_tasks": str(ROOT / "playbooks/tasks/merge_directory_users.yml")}],
+        "tasks": [{"name": "Write them down", "ansible.builtin.copy": {
+            "dest": f"{out}/{{{{ inventory_hostname }}}}.json", "mode": "0600",
+            "content": "{{ mcp_users | snowmcp.core.host_users(inventory_hostname, none, mcp_host_roles | default([]))"
+                       " | map(attribute='login') | list | to_json }}"}}],
+    }]))  # fmt: skip
+    before = query_requests(emu)
+    directory_of(folder)  # the directory alone, as the plays load it
+    alone = query_requests(emu) - before
+    env = dict(os.environ, SNOWFLAKE_PASSWORD=ADMIN_PASSWORD, ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(folder), str(playbook)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert query_requests(emu) - before - alone == alone == 5  # binding by role adds no request
+    bound = {h: set(json.loads((out / f"{h}.json").read_text())) for h in ("lab-aad", "lab-okta", "laptop")}
+
+    def holders(group: str) -> set[str]:
+        return {u["login_name"] for u in seed["users"] if u.get("roles") == [group] and not u.get("disabled")}
+
+    assert len(holders("DATA_ANALYSTS")) > 1000 and len(holders("OKTA_EMEA_ANALYSTS")) > 1000
+    assert {login_key(x) for x in bound["lab-aad"]} == {login_key(x) for x in holders("DATA_ANALYSTS")}
+    assert {login_key(x) for x in bound["lab-okta"]} == {login_key(x) for x in holders("OKTA_EMEA_ANALYSTS")}
+    # A user with a `host` stays on that machine only; disabled users are bound nowhere.
+    assert bound["laptop"] == {"pinned@example.com"}
+    assert scim.login(0) not in bound["lab-aad"] | bound["lab-okta"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,17 @@ from snowmcp.client import config, credentials, paths, service_api
 from snowmcp.client.errors import ClientError
 
 WARN_DAYS = 7
+# A Snowflake-managed MCP server's endpoint (the path after the account URL).
+SNOWFLAKE_MCP_PATH = re.compile(r"/api/v2/databases/[^/]+/schemas/[^/]+/mcp-servers/[^/]+$")
 
 
 def servers_in(path: Path, scope: str) -> list[dict[str, str]]:
-    """The file's MCP servers whose headers come from this CLI (none if it is missing or unreadable)."""
+    """The file's Snowflake MCP servers (none if it is missing or unreadable), each with how it signs in.
+
+    `auth` is "headersHelper" for the entries whose headers come from this CLI (token service mode),
+    "oauth" for the Snowflake MCP servers Claude Code signs in to itself (the native sign-in modes:
+    an `oauth` client in the entry; this CLI plays no part in them).
+    """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -26,7 +34,11 @@ def servers_in(path: Path, scope: str) -> list[dict[str, str]]:
     for name, entry in servers.items():
         helper = entry.get("headersHelper", "") if isinstance(entry, dict) else ""
         if isinstance(helper, str) and "snowmcp" in helper and helper.rstrip().endswith(" headers"):
-            found.append({"name": str(name), "url": str(entry.get("url", "")), "scope": scope})
+            found.append({"name": str(name), "url": str(entry.get("url", "")), "scope": scope, "auth": "headersHelper"})
+        elif isinstance(entry, dict) and isinstance(entry.get("oauth"), dict) and not helper:
+            url = str(entry.get("url", ""))
+            if SNOWFLAKE_MCP_PATH.search(url):
+                found.append({"name": str(name), "url": url, "scope": scope, "auth": "oauth"})
     return found
 
 
@@ -106,7 +118,11 @@ def render(report: dict[str, Any]) -> str:
     servers = report.get("servers") or []
     places = {"user": paths.claude_user_config(), "managed": paths.claude_managed_config()}
     lines.append(f"servers:      {len(servers)} configured" + ("" if servers else f" in {' or '.join(map(str, places.values()))}"))
-    lines.extend(f"  - {s['name']}: {s['url']} ({places[s.get('scope', 'user')]})" for s in servers)
+    lines.extend(
+        f"  - {s['name']}: {s['url']} ({places[s.get('scope', 'user')]})"
+        + (" - OAuth: Claude Code signs in itself (/mcp in Claude Code)" if s.get("auth") == "oauth" else "")
+        for s in servers
+    )
     lines.extend(f"warning: {w}" for w in report["warnings"])
     lines.extend(f"problem: {p}" for p in report["problems"])
     return "\n".join(lines)

@@ -79,7 +79,10 @@ class Machine:
     def play(self, name: str, variables: dict[str, Any], *extra: str) -> None:
         inventory = write_inventory(self.base / f"{name}.yml", variables, hosts=("ws1",))
         self.runs[name] = run_playbook(self.home, inventory, "-e", "mcp_workstation_install_client=false",
-                                       "-e", f"mcp_workstation_system_bin_dir={self.base / 'bin'}", *AS_ACCOUNT, *extra,
+                                       "-e", f"mcp_workstation_system_bin_dir={self.base / 'bin'}",
+                                       # the machine's client config too: never the real /etc/snowmcp
+                                       "-e", f"mcp_workstation_system_config={self.base / 'etc-snowmcp' / 'config.toml'}",
+                                       *AS_ACCOUNT, *extra,
                                        env={"ANSIBLE_REMOTE_TEMP": str(self.base / "ansible-tmp")}).ok()  # fmt: skip
         self.managed[name] = (ETC / "managed-mcp.json").read_text()
         self.settings[name] = (ETC / "managed-settings.json").read_text()

@@ -173,6 +173,7 @@ def test_user_record_has_defaults_shells_and_server_urls() -> None:
         "roles": ["MCP_USERS", "MCP_DOCS"],
         "state": "present",
         "host": None,
+        "unix_user": None,  # no local account named: the role works in the session's HOME (user mode)
         "shell": "/bin/bash",
         "shells": ["bash"],
         "servers": [

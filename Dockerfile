@@ -58,7 +58,8 @@ ENV PATH=/opt/snowmcp/bin:$PATH \
     SNOWMCP_AUDIT_LOG=-
 USER 10001:10001
 EXPOSE 8080
+# The port the service listens on (SNOWMCP_LISTEN, set above or by the runtime's --env), not a fixed 8080.
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
-  CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status == 200 else 1)"]
+  CMD ["python", "-c", "import os,sys,urllib.request; port = os.environ.get('SNOWMCP_LISTEN', ':8080').rsplit(':', 1)[1]; sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=2).status == 200 else 1)"]
 ENTRYPOINT ["snowmcp-service"]
 CMD ["serve"]

@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 
+# A cold build (base import, apt, pip) takes minutes on a busy 2-core machine.
+pytestmark = pytest.mark.timeout(1800)
+
 from harness import podman
 from harness.flow import login
 from harness.procs import Emulator, free_port, wait_for_http
@@ -56,8 +59,7 @@ def deployed(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     integ = setup_integration(emu, f"{public}/v1/oauth/callback")
-    env = service_env(emu, integ, f"sqlite:///{STORE_DIR}/tokens.db", SNOWMCP_LISTEN=f"127.0.0.1:{port}",
-                      SNOWMCP_PUBLIC_URL=public, SNOWMCP_AUDIT_LOG="-")  # fmt: skip
+    env = service_env(emu, integ, f"sqlite:///{STORE_DIR}/tokens.db", SNOWMCP_PUBLIC_URL=public)
     suffix = secrets.token_hex(4)
     secret, name = f"snowmcp-settings-{suffix}", f"snowmcp-image-test-{suffix}"
     # A podman secret mounted as a file readable only by the service's user, like a
@@ -71,10 +73,14 @@ def deployed(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
             "--tmpfs", "/tmp:rw,size=16m,mode=1777", "--tmpfs", f"{STORE_DIR}:rw,size=16m,mode=1777",
             "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
             "--secret", f"{secret},type=mount,target={SECRET_TARGET},uid=10001,gid=10001,mode=0400",
+            # The image's ENV sets SNOWMCP_LISTEN (0.0.0.0:8080), and the environment wins over the
+            # settings file: on the host's network a free port is chosen here (nothing secret).
+            "--env", f"SNOWMCP_LISTEN=127.0.0.1:{port}",
             image, "serve", "--config", SECRET_TARGET,
         )  # fmt: skip
         try:
-            wait_for_http(f"{public}/readyz", None, work / "none.log", timeout=60)
+            (work / "no-log").touch()  # the container's log is read below instead
+            wait_for_http(f"{public}/readyz", None, work / "no-log", timeout=120)
         except TimeoutError:
             logs = podman.podman("logs", name, check=False)
             raise AssertionError(f"container not ready:\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}") from None
@@ -104,7 +110,7 @@ def test_readyz_sign_in_and_token(deployed: dict[str, Any]) -> None:
     # The record is in the store on the container's tmpfs (read back inside the container).
     listed = exec_in(deployed["name"], "snowmcp-service", "admin", "users", "list", "--json", "--config", SECRET_TARGET)
     assert listed.returncode == 0, listed.stderr
-    assert [u["username"] for u in json.loads(listed.stdout)] == ["alice@example.com"]
+    assert [u["username"] for u in json.loads(listed.stdout)["users"]] == ["alice@example.com"]
 
 
 def test_runs_as_non_root(deployed: dict[str, Any]) -> None:
@@ -120,6 +126,14 @@ def test_runs_as_non_root(deployed: dict[str, Any]) -> None:
         value = deployed["env"][name].encode()
         assert value not in environ and all(value not in arg for arg in cmdline), name
     assert exec_in(deployed["name"], "id", "-u").stdout.strip() == "10001"
+
+
+def test_image_healthcheck_passes(deployed: dict[str, Any]) -> None:
+    """The Dockerfile's HEALTHCHECK (kept: the image is built in docker format), run once."""
+    health = podman.podman("healthcheck", "run", deployed["name"], check=False)
+    assert health.returncode == 0, health
+    check = json.loads(podman.podman("inspect", "--format", "{{json .Config.Healthcheck}}", deployed["name"]).stdout)
+    assert check["Test"][0] == "CMD" and "/healthz" in check["Test"][-1], check
 
 
 def test_root_filesystem_is_read_only(deployed: dict[str, Any]) -> None:

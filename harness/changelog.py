@@ -39,12 +39,16 @@ def render() -> str:
         work = Path(tmp)
         shutil.copy(ROOT / "galaxy.yml", work / "galaxy.yml")
         for folder in ("meta", "plugins", "changelogs"):
-            shutil.copytree(ROOT / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                ROOT / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__")
+            )
         env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")  # ansible-doc
         proc = subprocess.run([str(TOOL), "release", "--version", galaxy_version(), "--date", "2000-01-01"],
                               cwd=work, env=env, capture_output=True, text=True, check=False)  # fmt: skip
         if proc.returncode != 0:
-            raise SystemExit(f"antsibull-changelog release failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+            raise SystemExit(
+                f"antsibull-changelog release failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+            )
         return (work / "CHANGELOG.md").read_text(encoding="utf-8")
 
 

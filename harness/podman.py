@@ -27,14 +27,16 @@ BASE_IMAGE = "localhost/snowmcp-base:bookworm"
 IMAGE = "localhost/snowmcp-service:test"
 # Outside the checkout: the build context is the checkout, and podman walks it (vfs storage
 # holds a full copy of every layer, gigabytes). One store per checkout, named after its path.
-STORAGE = Path("/var/tmp") / f"snowmcp-podman-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]}"
+STORAGE = Path("/var/tmp") / f"snowmcp-podman-{hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]}"  # noqa: S108 - podman's own store, not a temp file
 ULIMITS = ("--ulimit", "nofile=20000:20000", "--ulimit", "nproc=4096:4096")
 
 
 def runc() -> str:
     path = shutil.which("runc") or "/usr/sbin/runc"
     if not Path(path).exists():
-        raise RuntimeError("runc is not installed: run harness/provision_image.sh (apt-get install runc)")
+        raise RuntimeError(
+            "runc is not installed: run harness/provision_image.sh (apt-get install runc)"
+        )
     return path
 
 
@@ -49,7 +51,9 @@ def env() -> dict[str, str]:
 def command(*args: str) -> list[str]:
     binary = shutil.which("podman")
     if binary is None:
-        raise RuntimeError("podman is not installed: run harness/provision_image.sh (apt-get install podman)")
+        raise RuntimeError(
+            "podman is not installed: run harness/provision_image.sh (apt-get install podman)"
+        )
     return [binary, "--storage-driver", "vfs", "--root", str(STORAGE / "storage"),
             "--runroot", str(STORAGE / "run"), "--cgroup-manager", "cgroupfs", "--runtime", runc(), *args]  # fmt: skip
 
@@ -59,7 +63,9 @@ def podman(*args: str, check: bool = True, capture: bool = True, timeout: float 
     proc = subprocess.run(command(*args), env=env(), input=stdin.decode() if stdin is not None else None,
                           capture_output=capture, text=True, check=False, timeout=timeout)  # fmt: skip
     if check and proc.returncode != 0:
-        raise RuntimeError(f"podman {' '.join(args[:3])} ... failed ({proc.returncode}):\n{(proc.stderr or '(output above)')[-4000:]}")
+        raise RuntimeError(
+            f"podman {' '.join(args[:3])} ... failed ({proc.returncode}):\n{(proc.stderr or '(output above)')[-4000:]}"
+        )
     return proc
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,13 +17,13 @@ from typing import Any
 
 import pytest
 
-# A cold build (base import, apt, pip) takes minutes on a busy 2-core machine.
-pytestmark = pytest.mark.timeout(1800)
-
 from harness import podman
 from harness.flow import login
 from harness.procs import Emulator, free_port, wait_for_http
 from harness.svc import ServiceProc, service_env, setup_integration
+
+# A cold build (base import, apt, pip) takes minutes on a busy 2-core machine.
+pytestmark = pytest.mark.timeout(1800)
 
 SECRET_TARGET = "/etc/snowmcp/service.toml"  # the Dockerfile creates /etc/snowmcp
 STORE_DIR = "/var/lib/snowmcp"
@@ -34,14 +33,23 @@ def toml_settings(env: dict[str, str]) -> str:
     """SNOWMCP_* variables as the TOML settings file `snowmcp-service serve --config` reads
     (strings everywhere: the service parses a TOML string the way it parses the environment)."""
     lines = ["[service]"]
-    lines += [f"{name.removeprefix('SNOWMCP_').lower()} = {json.dumps(value)}" for name, value in env.items()]
+    lines += [
+        f"{name.removeprefix('SNOWMCP_').lower()} = {json.dumps(value)}"
+        for name, value in env.items()
+    ]
     return "\n".join(lines) + "\n"
 
 
 def token_works(emu: Emulator, token: str, user: str) -> bool:
     """A connector OAuth sign-in at the emulator with the token, as a client would use it."""
     try:
-        rows = emu.query("SELECT CURRENT_USER() AS U", authenticator="oauth", token=token, user=user, password=None)
+        rows = emu.query(
+            "SELECT CURRENT_USER() AS U",
+            authenticator="oauth",
+            token=token,
+            user=user,
+            password=None,
+        )
     except Exception:
         return False
     return bool(rows) and str(rows[0]["U"]).lower() == user
@@ -83,7 +91,9 @@ def deployed(image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
             wait_for_http(f"{public}/readyz", None, work / "no-log", timeout=120)
         except TimeoutError:
             logs = podman.podman("logs", name, check=False)
-            raise AssertionError(f"container not ready:\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}") from None
+            raise AssertionError(
+                f"container not ready:\n{logs.stdout[-3000:]}{logs.stderr[-3000:]}"
+            ) from None
         yield {"name": name, "svc": svc, "emu": emu, "env": env, "image": image}
     finally:
         podman.podman("rm", "--force", "--time", "5", name, check=False)
@@ -106,15 +116,28 @@ def test_readyz_sign_in_and_token(deployed: dict[str, Any]) -> None:
     assert status == 200, token
     assert token["username"] == "alice@example.com" and token["token_type"] == "Bearer"
     assert token_works(emu, token["access_token"], "alice@example.com")
-    assert not token_works(emu, token["access_token"] + "x", "alice@example.com"), "the check itself can fail"
+    assert not token_works(emu, token["access_token"] + "x", "alice@example.com"), (
+        "the check itself can fail"
+    )
     # The record is in the store on the container's tmpfs (read back inside the container).
-    listed = exec_in(deployed["name"], "snowmcp-service", "admin", "users", "list", "--json", "--config", SECRET_TARGET)
+    listed = exec_in(
+        deployed["name"],
+        "snowmcp-service",
+        "admin",
+        "users",
+        "list",
+        "--json",
+        "--config",
+        SECRET_TARGET,
+    )
     assert listed.returncode == 0, listed.stderr
     assert [u["username"] for u in json.loads(listed.stdout)["users"]] == ["alice@example.com"]
 
 
 def test_runs_as_non_root(deployed: dict[str, Any]) -> None:
-    pid = int(podman.podman("inspect", "--format", "{{.State.Pid}}", deployed["name"]).stdout.strip())
+    pid = int(
+        podman.podman("inspect", "--format", "{{.State.Pid}}", deployed["name"]).stdout.strip()
+    )
     status = Path(f"/proc/{pid}/status").read_text()
     uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
     assert uids == ["10001"] * 4, status  # real, effective, saved, filesystem: not root
@@ -132,7 +155,11 @@ def test_image_healthcheck_passes(deployed: dict[str, Any]) -> None:
     """The Dockerfile's HEALTHCHECK (kept: the image is built in docker format), run once."""
     health = podman.podman("healthcheck", "run", deployed["name"], check=False)
     assert health.returncode == 0, health
-    check = json.loads(podman.podman("inspect", "--format", "{{json .Config.Healthcheck}}", deployed["name"]).stdout)
+    check = json.loads(
+        podman.podman(
+            "inspect", "--format", "{{json .Config.Healthcheck}}", deployed["name"]
+        ).stdout
+    )
     assert check["Test"][0] == "CMD" and "/healthz" in check["Test"][-1], check
 
 
@@ -143,7 +170,9 @@ def test_root_filesystem_is_read_only(deployed: dict[str, Any]) -> None:
     assert exec_in(name, "test", "-e", "/opt/snowmcp/probe").returncode != 0
     # Even root inside the container cannot write the root filesystem (the mount is read-only,
     # not merely owned by someone else).
-    as_root = podman.podman("exec", "--user", "0", name, "sh", "-c", "echo x > /etc/probe", check=False)
+    as_root = podman.podman(
+        "exec", "--user", "0", name, "sh", "-c", "echo x > /etc/probe", check=False
+    )
     assert as_root.returncode != 0 and "Read-only file system" in as_root.stderr, as_root
     # The tmpfs mounts are the only writable places: the store lives there.
     assert exec_in(name, "test", "-s", f"{STORE_DIR}/tokens.db").returncode == 0

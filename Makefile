@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # that run on a workstation) uses the last 1.x from a small venv of its own inside .venv.
 MYPY39 := $(VENV)/mypy-py39/bin/mypy
 
-.PHONY: venv demo demo-stop test test-fast lint sanity bench clean image-test
+.PHONY: venv demo demo-stop test test-fast lint sanity bench clean image-test changelog
 
 venv: $(STAMP)
 
@@ -71,6 +71,11 @@ sanity: venv
 image-test: venv
 	@harness/provision_image.sh
 	SNOWMCP_IMAGE_TEST=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n 0 -p no:cacheprovider tests/image $(PYTEST_ARGS)
+
+# CHANGELOG.md from changelogs/ (antsibull-changelog; see harness/changelog.py). Run it after
+# adding or merging a fragment: tests/release/test_changelog.py fails while CHANGELOG.md is stale.
+changelog: venv
+	$(BIN)/python -m harness.changelog
 
 bench: venv
 	@for b in bench/*.py; do n=$$(basename $$b .py); case $$n in __init__|helpers) continue;; esac; \

@@ -103,4 +103,7 @@ def build(tag: str = IMAGE, base: str | None = None) -> str:
     podman("build", "--format", "docker", "--network", "host", *ULIMITS, *ca_bundle(), "--build-arg", f"BASE_IMAGE={base}",
            "--build-arg", "PYTHON_FROM=apt", "--tag", tag, "--file", str(ROOT / "Dockerfile"), str(ROOT),
            capture=False)  # fmt: skip
+    # vfs keeps a full copy per layer: drop what earlier builds left untagged (the store
+    # otherwise grows by the image's size with every changed build).
+    podman("image", "prune", "--force")
     return tag

@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # that run on a workstation) uses the last 1.x from a small venv of its own inside .venv.
 MYPY39 := $(VENV)/mypy-py39/bin/mypy
 
-.PHONY: venv demo demo-stop test test-fast lint sanity bench clean
+.PHONY: venv demo demo-stop test test-fast lint sanity bench clean image-test changelog
 
 venv: $(STAMP)
 
@@ -62,6 +62,20 @@ lint: venv $(MYPY39)
 # One test: make sanity SANITY_ARGS='--test pylint'
 sanity: venv
 	$(BIN)/python tests/sanity/run.py $(SANITY_ARGS)
+
+# The token service's container image, built from the Dockerfile with podman on a Debian
+# bookworm base made by debootstrap, and run non-root with a read-only root filesystem against
+# the emulator (tests/image/). Heavy (minutes of CPU): not part of `make test`; .ci/run runs it
+# after `make test`. harness/provision_image.sh installs podman, runc, debootstrap (root + apt)
+# and keeps the base root filesystem in .cache/.
+image-test: venv
+	@harness/provision_image.sh
+	SNOWMCP_IMAGE_TEST=1 PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pytest -n 0 -p no:cacheprovider tests/image $(PYTEST_ARGS)
+
+# CHANGELOG.md from changelogs/ (antsibull-changelog; see harness/changelog.py). Run it after
+# adding or merging a fragment: tests/release/test_changelog.py fails while CHANGELOG.md is stale.
+changelog: venv
+	$(BIN)/python -m harness.changelog
 
 bench: venv
 	@for b in bench/*.py; do n=$$(basename $$b .py); case $$n in __init__|helpers) continue;; esac; \

@@ -38,8 +38,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pa
 
 def sanity(tree: Path, *args: str) -> subprocess.CompletedProcess[str]:
     install_offline_get_pip()
+    # stdin from /dev/null: ansible-test checks that its standard streams block, and CI runs with no stdin at all.
     return subprocess.run([str(BIN / "ansible-test"), "sanity", "--venv", "--color", "no", *args], cwd=tree,
-                          env=dict(os.environ, PATH=search_path()), capture_output=True, text=True, check=False)  # fmt: skip
+                          env=dict(os.environ, PATH=search_path()), stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, check=False)  # fmt: skip
 
 
 def test_tarball_ships_the_sanity_ignore_file_and_no_other_test(installed: dict[str, Path]) -> None:

@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
         tree = build_tree(Path(tmp))
         cmd = [str(BIN / "ansible-test"), "sanity", "--venv", "--color", "no", *argv]
         env = dict(os.environ, PATH=search_path())
-        return subprocess.run(cmd, cwd=tree, env=env, check=False).returncode
+        return subprocess.run(cmd, cwd=tree, env=env, stdin=subprocess.DEVNULL, check=False).returncode
 
 
 if __name__ == "__main__":

@@ -227,4 +227,3 @@ def _read_secret_file(path: str, setting: str) -> str:
     if not value:
         raise VaultDenied(f"{setting} is empty")
     return value
-

@@ -164,3 +164,31 @@ def alter_sql(
     if unsets:
         out.append(f"ALTER SECURITY INTEGRATION {ident(name)} UNSET " + ", ".join(unsets))
     return out
+
+
+def plan_present(
+    plan: Any, name: str, params: dict[str, Any], described: list[dict[str, Any]] | None
+) -> tuple[list[str], dict[str, Any]]:
+    """state=present: CREATE when DESCRIBE found nothing, else ALTER what differs.
+
+    plan: the integration kind's plan module (validate, desired_values, current_values,
+    comparable_current, create_sql, alter_sql). Returns the statements and the result's
+    action and diff (nothing when there is nothing to change).
+    """
+    exists = described is not None
+    problems = plan.validate(params, exists)
+    if problems:
+        raise ValueError(f"security integration {name}: " + "; ".join(problems))
+    desired = plan.desired_values(params)
+    if not exists:
+        return [plan.create_sql(name, desired)], {
+            "action": "create",
+            "diff": {"before": {}, "after": desired},
+        }
+    before = plan.comparable_current(plan.current_values(described or []), desired)
+    statements: list[str] = plan.alter_sql(name, before, desired)
+    if not statements:
+        return [], {}
+    keys = sorted(k for k in desired if before.get(k) != desired[k])
+    diff = {"before": {k: before[k] for k in keys}, "after": {k: desired[k] for k in keys}}
+    return statements, {"action": "alter", "diff": diff}

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from snowmcp.emulator import errors
 from snowmcp.emulator.engine.access import Handler
+from snowmcp.emulator.engine.integration_create import created, name_in_use
 from snowmcp.emulator.engine.properties import PropertySpec, property_values, unset_value
 from snowmcp.emulator.engine.results import (
     StatementResult,
@@ -122,12 +123,9 @@ class ExternalOAuthHandler(Handler):
         values = self.values(stmt.props, create=True)
         self.access.require_role("ACCOUNTADMIN")
         if stmt.name in self.acct.integration_names():
-            if stmt.if_not_exists:
-                return status("", f"{stmt.name} already exists, statement succeeded.")
-            if not stmt.or_replace:
-                raise errors.already_exists("Object", quote_display(stmt.name))
-            if not self.access.owns("INTEGRATION", qualified(stmt.name)):
-                raise errors.insufficient_privileges("integration", quote_display(stmt.name))
+            done = name_in_use(self.access, stmt)
+            if done is not None:
+                return done
         integ = ExternalOAuthIntegration(
             name=stmt.name,
             owner=self.access.current_role(),
@@ -136,9 +134,7 @@ class ExternalOAuthHandler(Handler):
         self.check(integ)
         self.drop_any(stmt.name)
         self.acct.external_integrations[stmt.name] = integ
-        self.access.set_owner("INTEGRATION", qualified(stmt.name), self.access.current_role())
-        self.access.mutated = True
-        return status("", f"Integration {stmt.name} successfully created.")
+        return created(self.access, stmt.name)
 
     def drop_any(self, name: str) -> None:
         """OR REPLACE over an integration of either kind."""

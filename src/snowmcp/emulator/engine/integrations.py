@@ -12,6 +12,7 @@ from typing import Any
 from snowmcp.emulator import errors
 from snowmcp.emulator.engine.access import Handler
 from snowmcp.emulator.engine.external_oauth import ExternalOAuthHandler, is_external
+from snowmcp.emulator.engine.integration_create import created, name_in_use
 from snowmcp.emulator.engine.properties import PropertySpec, property_values, unset_value
 from snowmcp.emulator.engine.results import (
     StatementResult,
@@ -124,18 +125,14 @@ class IntegrationHandler(Handler):
         self.access.require_role("ACCOUNTADMIN")
         existing = self.acct.integrations.get(stmt.name)
         if existing is None and stmt.name in self.acct.external_integrations:
-            if stmt.if_not_exists:
-                return status("", f"{stmt.name} already exists, statement succeeded.")
-            if not stmt.or_replace:
-                raise errors.already_exists("Object", quote_display(stmt.name))
+            done = name_in_use(self.access, stmt, owner_check=False)
+            if done is not None:
+                return done
             ExternalOAuthHandler(self.access).drop_any(stmt.name)
         if existing is not None:
-            if stmt.if_not_exists:
-                return status("", f"{stmt.name} already exists, statement succeeded.")
-            if not stmt.or_replace:
-                raise errors.already_exists("Object", quote_display(stmt.name))
-            if not self.access.owns("INTEGRATION", qualified(stmt.name)):
-                raise errors.insufficient_privileges("integration", quote_display(stmt.name))
+            done = name_in_use(self.access, stmt)
+            if done is not None:
+                return done
         client_type = str(values.pop("client_type"))
         # A PUBLIC client has no secret: it proves itself with PKCE alone.
         public = client_type == "PUBLIC"
@@ -154,9 +151,7 @@ class IntegrationHandler(Handler):
             # OR REPLACE: a new client id and secrets; every consent (and so every token) is gone.
             self.remove_integration(stmt.name)
         self.acct.integrations[stmt.name] = integ
-        self.access.set_owner("INTEGRATION", qualified(stmt.name), self.access.current_role())
-        self.access.mutated = True
-        return status("", f"Integration {stmt.name} successfully created.")
+        return created(self.access, stmt.name)
 
     def remove_integration(self, name: str) -> None:
         self.acct.integrations.pop(name, None)

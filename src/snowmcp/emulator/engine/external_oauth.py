@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from snowmcp.emulator import errors
 from snowmcp.emulator.engine.access import Handler
 from snowmcp.emulator.engine.integration_create import created, name_in_use
-from snowmcp.emulator.engine.properties import PropertySpec, property_values, unset_value
+from snowmcp.emulator.engine.properties import PropertySpec, property_values, unset_values
 from snowmcp.emulator.engine.results import (
     StatementResult,
     bool_text,
@@ -165,13 +165,12 @@ class ExternalOAuthHandler(Handler):
             raise errors.invalid_options(
                 f"REFRESH {stmt.refresh} is not supported for EXTERNAL_OAUTH integrations."
             )
-        for prop_name in stmt.unset:
-            if prop_name not in UNSETTABLE:
-                raise errors.invalid_options(
-                    f"property '{prop_name}' cannot be unset for EXTERNAL_OAUTH integrations"
-                )
-            fld, default = unset_value(SPEC, prop_name)
-            values[fld] = default
+        bad_unset = [p for p in stmt.unset if p not in UNSETTABLE]
+        if bad_unset:
+            raise errors.invalid_options(
+                f"property '{bad_unset[0]}' cannot be unset for EXTERNAL_OAUTH integrations"
+            )
+        values.update(unset_values(SPEC, stmt.unset))
         updated = replace(integ, **values)  # type: ignore[arg-type]
         self.check(updated)
         self.acct.external_integrations[stmt.name] = updated

@@ -13,7 +13,7 @@ from snowmcp.emulator import errors
 from snowmcp.emulator.engine.access import Handler
 from snowmcp.emulator.engine.external_oauth import ExternalOAuthHandler, is_external
 from snowmcp.emulator.engine.integration_create import created, name_in_use
-from snowmcp.emulator.engine.properties import PropertySpec, property_values, unset_value
+from snowmcp.emulator.engine.properties import PropertySpec, property_values, unset_values
 from snowmcp.emulator.engine.results import (
     StatementResult,
     bool_text,
@@ -182,9 +182,8 @@ class IntegrationHandler(Handler):
                 integ.client_secret_2 = new_client_secret()
             self.access.mutated = True
             return status("")
-        for prop_name in stmt.unset:  # the parser admits only INTEGRATION_UNSETTABLE
-            fld, default = unset_value(INTEGRATION_SPEC, prop_name)
-            values[fld] = default
+        # The parser admits only INTEGRATION_UNSETTABLE.
+        values.update(unset_values(INTEGRATION_SPEC, stmt.unset))
         updated = replace(integ, **values)  # type: ignore[arg-type]
         self.check_integration(updated)
         self.acct.integrations[stmt.name] = updated

@@ -125,7 +125,10 @@ def role_in_list(roles: Collection[str], name: str) -> str:
     raise errors.does_not_exist("Role", quote_display(name))
 
 
-def unset_value(spec: PropertySpec, prop_name: str) -> tuple[str, object]:
-    """UNSET: the model field and its default (a fresh list, never the table's own)."""
-    fld, _kind, default = spec.props[prop_name]
-    return fld, list(default) if isinstance(default, list) else default
+def unset_values(spec: PropertySpec, prop_names: list[str]) -> dict[str, object]:
+    """UNSET: model field -> its default (a fresh list, never the table's own)."""
+    values: dict[str, object] = {}
+    for prop_name in prop_names:
+        fld, _kind, default = spec.props[prop_name]
+        values[fld] = list(default) if isinstance(default, list) else default
+    return values

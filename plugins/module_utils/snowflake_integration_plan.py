@@ -9,28 +9,23 @@ those are ignored unless the user lists them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_property_plan import (
+    Param,
+    create_clauses,
+    desired_value,
+    described_values,
+    managed_current,
+)
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_property_plan import (
+    alter_sql as alter_properties_sql,
+)
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_sql import (
-    boolean,
     ident,
     literal,
-    name_list,
-    normalize,
 )
-
-IMPLICITLY_BLOCKED = frozenset({"ACCOUNTADMIN", "ORGADMIN", "GLOBALORGADMIN", "SECURITYADMIN"})
-
-
-@dataclass(frozen=True)
-class Param:
-    option: str
-    prop: str
-    kind: str  # bool | int | str | keyword | roles
-    default: Any
-
 
 PARAMS = (
     Param("enabled", "ENABLED", "bool", True),
@@ -54,19 +49,7 @@ PARAM_BY_OPTION = {p.option: p for p in PARAMS}
 
 def desired_values(params: dict[str, Any]) -> dict[str, Any]:
     """The managed options (those given), normalised for comparison."""
-    out: dict[str, Any] = {}
-    for p in PARAMS:
-        value = params.get(p.option)
-        if value is None:
-            continue
-        if p.kind == "roles":
-            value = sorted({normalize(str(r)) for r in value})
-        elif p.kind in ("keyword", "keyword_str"):
-            value = str(value).upper()
-        elif p.kind == "int":
-            value = int(value)
-        out[p.option] = value
-    return out
+    return {p.option: desired_value(p, params[p.option]) for p in PARAMS if params.get(p.option) is not None}
 
 
 def validate(params: dict[str, Any], exists: bool) -> list[str]:
@@ -97,59 +80,21 @@ def validate(params: dict[str, Any], exists: bool) -> list[str]:
     return problems
 
 
-def _parse_list(text: Any) -> list[str]:
-    raw = str(text or "").strip()
-    if raw.startswith("[") and raw.endswith("]"):
-        raw = raw[1:-1]
-    return sorted({part.strip().strip('"') for part in raw.split(",") if part.strip()})
-
-
 def current_values(describe_rows: list[dict[str, Any]], managed: set[str] | None = None) -> dict[str, Any]:
     """DESCRIBE rows -> option values (absent properties take their documented default)."""
-    props = {str(r.get("property", "")).upper(): r.get("property_value") for r in describe_rows}
-    out: dict[str, Any] = {}
-    for p in PARAMS:
-        raw = props.get(p.prop)
-        if raw is None:
-            out[p.option] = p.default
-        elif p.kind == "bool":
-            out[p.option] = str(raw).strip().lower() == "true"
-        elif p.kind == "int":
-            out[p.option] = int(str(raw).strip() or p.default)
-        elif p.kind == "roles":
-            out[p.option] = _parse_list(raw)
-        elif p.kind in ("keyword", "keyword_str"):
-            out[p.option] = str(raw).strip().upper() or p.default
-        else:
-            out[p.option] = "" if raw is None else str(raw)
-    return out
+    return described_values(PARAMS, describe_rows, quotes='"')
 
 
 def comparable_current(current: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
     """Current values of the managed options, with implicit blocked roles dropped unless asked for."""
-    out = {k: current[k] for k in desired}
+    out = managed_current(current, desired)
     # A network policy is named like any object: whether DESCRIBE echoes the text given
     # or the stored (upper-cased) name is unconfirmed, so accept both spellings rather
     # than report a change on every run.
     policy = desired.get("network_policy")
     if policy and str(out.get("network_policy", "")).upper() == str(policy).upper():
         out["network_policy"] = policy
-    if "blocked_roles" in out:
-        wanted = set(desired["blocked_roles"])
-        out["blocked_roles"] = sorted(r for r in current["blocked_roles"] if r not in IMPLICITLY_BLOCKED or r in wanted)
     return out
-
-
-def _value_sql(p: Param, value: Any) -> str:
-    if p.kind == "bool":
-        return boolean(bool(value))
-    if p.kind == "int":
-        return str(int(value))
-    if p.kind == "roles":
-        return name_list(list(value))
-    if p.kind == "keyword":
-        return str(value)  # validated against choices by the module
-    return literal(str(value))
 
 
 def create_sql(name: str, desired: dict[str, Any]) -> str:
@@ -159,40 +104,17 @@ def create_sql(name: str, desired: dict[str, Any]) -> str:
         "OAUTH_CLIENT = CUSTOM",
         f"OAUTH_CLIENT_TYPE = {literal(desired.get('client_type', 'CONFIDENTIAL'))}",
     ]
-    for p in PARAMS:
-        if p.option == "client_type" or p.option not in desired:
-            continue
-        if p.kind == "roles" and not desired[p.option]:
-            continue
-        if p.option == "network_policy" and not desired[p.option]:
-            continue
-        parts.append(f"{p.prop} = {_value_sql(p, desired[p.option])}")
+    parts += create_clauses(PARAMS, desired, skip=("client_type",))
     return "\n  ".join(parts)
 
 
 def alter_sql(name: str, before: dict[str, Any], desired: dict[str, Any]) -> list[str]:
     """ALTER statements for the options that differ (never CREATE OR REPLACE)."""
-    sets: list[str] = []
-    unsets: list[str] = []
-    for p in PARAMS:
-        if p.option not in desired or before.get(p.option) == desired[p.option]:
-            continue
-        if p.option == "client_type":
-            raise ValueError(
-                f"OAUTH_CLIENT_TYPE of integration {name} is {before.get('client_type')}; Snowflake cannot change it "
-                "in place: use a new integration name for the other client type (a new client id) and drop this "
-                "one when nothing uses it"
-            )
-        value = desired[p.option]
-        if p.option == "network_policy" and value == "":
-            unsets.append("NETWORK_POLICY")
-        elif p.kind == "roles" and not value:
-            sets.append(f"{p.prop} = ()")
-        else:
-            sets.append(f"{p.prop} = {_value_sql(p, value)}")
-    out = []
-    if sets:
-        out.append(f"ALTER SECURITY INTEGRATION {ident(name)} SET " + " ".join(sets))
-    if unsets:
-        out.append(f"ALTER SECURITY INTEGRATION {ident(name)} UNSET " + ", ".join(unsets))
-    return out
+    fixed_error = (
+        f"OAUTH_CLIENT_TYPE of integration {name} is {before.get('client_type')}; Snowflake cannot change it "
+        "in place: use a new integration name for the other client type (a new client id) and drop this "
+        "one when nothing uses it"
+    )
+    return alter_properties_sql(
+        name, PARAMS, before, desired, fixed=("client_type", fixed_error), unset_empty_lists=False
+    )

@@ -19,11 +19,8 @@ version_added: "0.2.0"
 author: snowmcp maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - snowmcp.core.snowflake
+  - snowmcp.core.snowflake_integration
 options:
-  name:
-    description: Integration name (plain names are stored upper-case).
-    type: str
-    required: true
   state:
     description: Whether the integration should exist.
     type: str
@@ -67,12 +64,6 @@ options:
     description: C(EXTERNAL_OAUTH_ALLOWED_ROLES_LIST). Cannot be combined with O(blocked_roles).
     type: list
     elements: str
-  network_policy:
-    description: C(NETWORK_POLICY); an empty string unsets it.
-    type: str
-  comment:
-    description: C(COMMENT).
-    type: str
 """
 
 EXAMPLES = r"""
@@ -113,14 +104,11 @@ queries:
 
 from typing import Any
 
-from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_external_oauth_plan import (
-    PARAMS,
-    alter_sql,
-    comparable_current,
-    create_sql,
-    current_values,
-    desired_values,
-    validate,
+from ansible_collections.snowmcp.core.plugins.module_utils import (
+    snowflake_external_oauth_plan as plan,
+)
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_property_plan import (
+    plan_present,
 )
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_module import (
     run_module,
@@ -151,26 +139,8 @@ def converge(runner: Runner, params: dict[str, Any]) -> dict[str, Any]:
             )
             result.update(changed=True, action="drop", diff={"before": {"name": name}, "after": {}})
         return result
-    problems = validate(params, exists)
-    if problems:
-        raise ValueError(f"security integration {name}: " + "; ".join(problems))
-    desired = desired_values(params)
-    statements: list[str] = []
-    if not exists:
-        statements.append(create_sql(name, desired))
-        result.update(action="create", diff={"before": {}, "after": desired})
-    else:
-        before = comparable_current(current_values(described or []), desired)
-        statements = alter_sql(name, before, desired)
-        if statements:
-            keys = sorted(k for k in desired if before.get(k) != desired[k])
-            result.update(
-                action="alter",
-                diff={
-                    "before": {k: before[k] for k in keys},
-                    "after": {k: desired[k] for k in keys},
-                },
-            )
+    statements, changes = plan_present(plan, name, params, described)
+    result.update(changes)
     runner.apply(statements, f"converging security integration {name}")
     result["changed"] = bool(statements)
     return result
@@ -181,7 +151,7 @@ def main() -> None:
         "name": {"type": "str", "required": True},
         "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
     }
-    for p in PARAMS:
+    for p in plan.PARAMS:
         if p.kind in ("strings", "roles"):
             spec[p.option] = {"type": "list", "elements": "str"}
         else:

@@ -21,11 +21,8 @@ version_added: "0.1.0"
 author: snowmcp maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - snowmcp.core.snowflake
+  - snowmcp.core.snowflake_integration
 options:
-  name:
-    description: Integration name (plain names are stored upper-case).
-    type: str
-    required: true
   state:
     description: Whether the integration should exist. C(absent) drops it (every token it issued stops working).
     type: str
@@ -80,12 +77,6 @@ options:
   single_use_refresh_tokens:
     description: C(OAUTH_SINGLE_USE_REFRESH_TOKENS_REQUIRED).
     type: bool
-  network_policy:
-    description: C(NETWORK_POLICY); an empty string unsets it.
-    type: str
-  comment:
-    description: C(COMMENT).
-    type: str
   return_credentials:
     description: Return RV(client_id), RV(client_secret) and RV(client_secret_2). Use C(no_log true) on the task.
     type: bool
@@ -178,15 +169,12 @@ queries:
 import json
 from typing import Any
 
+from ansible_collections.snowmcp.core.plugins.module_utils import snowflake_integration_plan as plan
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_integration_plan import (
     PARAM_BY_OPTION,
-    alter_sql,
-    comparable_current,
-    create_sql,
     current_values,
-    desired_values,
-    validate,
 )
+from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_property_plan import plan_present
 from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_module import (
     run_module,
     snowflake_module,
@@ -228,28 +216,8 @@ def converge(runner: Runner, params: dict[str, Any]) -> dict[str, Any]:
             result.update(changed=True, action="drop", diff={"before": {"name": name}, "after": {}})
         return result
 
-    problems = validate(params, exists)
-    if problems:
-        raise ValueError(f"security integration {name}: " + "; ".join(problems))
-    desired = desired_values(params)
-    statements: list[str] = []
-    if not exists:
-        statements.append(create_sql(name, desired))
-        result.update(action="create", diff={"before": {}, "after": desired})
-    else:
-        current = current_values(described or [])
-        before = comparable_current(current, desired)
-        try:
-            alters = alter_sql(name, before, desired)
-        except ValueError as exc:
-            raise ValueError(str(exc)) from None
-        if alters:
-            statements += alters
-            changed_keys = sorted(k for k in desired if before.get(k) != desired[k])
-            result.update(
-                action="alter",
-                diff={"before": {k: before[k] for k in changed_keys}, "after": {k: desired[k] for k in changed_keys}},
-            )
+    statements, changes = plan_present(plan, name, params, described)
+    result.update(changes)
     if params["rotate_secret"] and exists and current_values(described or [])["client_type"] == "PUBLIC":
         raise ValueError(f"integration {name} is a PUBLIC client: it has no secret to rotate")
     if params["rotate_secret"]:

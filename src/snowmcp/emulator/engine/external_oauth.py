@@ -29,12 +29,13 @@ from urllib.parse import urlsplit
 
 from snowmcp.emulator import errors
 from snowmcp.emulator.engine.access import Handler
+from snowmcp.emulator.engine.integration_create import created, name_in_use
+from snowmcp.emulator.engine.properties import PropertySpec, property_values, unset_values
 from snowmcp.emulator.engine.results import (
     StatementResult,
     bool_text,
     columns,
     quote_display,
-    shown_value,
     status,
 )
 from snowmcp.emulator.model import ExternalOAuthIntegration, qualified
@@ -49,10 +50,8 @@ from snowmcp.emulator.sql_parser import (
 TYPES = ("OKTA", "AZURE", "PING_FEDERATE", "CUSTOM")
 ANY_ROLE_MODES = ("DISABLE", "ENABLE", "ENABLE_FOR_PRIVILEGE")
 MAPPING_ATTRIBUTES = ("LOGIN_NAME", "EMAIL_ADDRESS")
-SCOPE_ATTRIBUTES = ("scp", "scope")
 
-# SQL property -> (model field, kind, default). kind: bool | str | strings (one string or a
-# list) | list (strings) | roles | words (allowed keywords) | scope (scp/scope, as typed).
+# SQL property -> (model field, kind, default); the kinds are properties.py's.
 PROPS: dict[str, tuple[str, object, object]] = {
     "ENABLED": ("enabled", bool, True),
     "EXTERNAL_OAUTH_TYPE": ("oauth_type", TYPES, None),
@@ -73,6 +72,10 @@ REQUIRED = (
     "ENABLED", "EXTERNAL_OAUTH_TYPE", "EXTERNAL_OAUTH_ISSUER",
     "EXTERNAL_OAUTH_TOKEN_USER_MAPPING_CLAIM", "EXTERNAL_OAUTH_SNOWFLAKE_USER_MAPPING_ATTRIBUTE",
 )  # fmt: skip
+# TYPE = EXTERNAL_OAUTH is how IntegrationHandler chose this handler: nothing to check at CREATE.
+SPEC = PropertySpec(
+    PROPS, required=REQUIRED, create_only=("EXTERNAL_OAUTH_TYPE",), fixed={"TYPE": None}
+)
 UNSETTABLE = (
     "ENABLED", "NETWORK_POLICY", "COMMENT", "EXTERNAL_OAUTH_AUDIENCE_LIST",
     "EXTERNAL_OAUTH_BLOCKED_ROLES_LIST", "EXTERNAL_OAUTH_ALLOWED_ROLES_LIST",
@@ -93,70 +96,7 @@ class ExternalOAuthHandler(Handler):
     """Called by IntegrationHandler once it knows the statement is about an external integration."""
 
     def values(self, props: list[Prop], *, create: bool) -> dict[str, object]:
-        seen: set[str] = set()
-        out: dict[str, object] = {}
-        for prop in props:
-            if prop.name in seen:
-                raise errors.invalid_options(f"duplicate property '{prop.name}'")
-            seen.add(prop.name)
-            if prop.name == "TYPE":
-                if not create:
-                    raise errors.invalid_options("property 'TYPE' cannot be altered")
-                continue
-            if prop.name not in PROPS:
-                raise errors.invalid_value(f"invalid property '{prop.name}' for 'INTEGRATION'")
-            if prop.name == "EXTERNAL_OAUTH_TYPE" and not create:
-                raise errors.invalid_options("property 'EXTERNAL_OAUTH_TYPE' cannot be altered")
-            fld, kind, _default = PROPS[prop.name]
-            out[fld] = self.value(prop, kind)
-        if create:
-            missing = [p for p in REQUIRED if p not in seen]
-            if missing:
-                raise errors.invalid_options(f"Missing option(s): [{', '.join(missing)}]")
-        return out
-
-    def value(self, prop: Prop, kind: object) -> object:
-        bad = errors.invalid_value(
-            f"invalid value [{shown_value(prop)}] for parameter '{prop.name}'"
-        )
-        if kind is bool:
-            if prop.kind != "bool":
-                raise bad
-            return prop.value
-        if kind is str:
-            if prop.kind != "string":
-                raise bad
-            return prop.value
-        if kind == "strings":
-            if prop.kind == "string":
-                return [prop.value]
-            if prop.kind == "list" and prop.value:
-                return list(prop.value)  # type: ignore[call-overload]
-            raise bad
-        if kind == "list":
-            if prop.kind != "list":
-                raise bad
-            return list(prop.value)  # type: ignore[call-overload]
-        if kind == "roles":
-            if prop.kind != "list":
-                raise bad
-            return [self.role_in_list(str(r)) for r in prop.value]  # type: ignore[attr-defined]
-        if kind == "scope":
-            # The claim name is case-sensitive in the token: taken as written.
-            if prop.kind != "string" or prop.value not in SCOPE_ATTRIBUTES:
-                raise bad
-            return prop.value
-        assert isinstance(kind, tuple)
-        word = str(prop.value).upper() if prop.kind in ("word", "string") else None
-        if word not in kind:
-            raise bad
-        return word
-
-    def role_in_list(self, name: str) -> str:
-        for candidate in (name, name.upper()):
-            if candidate in self.acct.roles:
-                return candidate
-        raise errors.does_not_exist("Role", quote_display(name))
+        return property_values(props, SPEC, create=create, roles=self.acct.roles)
 
     @staticmethod
     def check(integ: ExternalOAuthIntegration) -> None:
@@ -183,12 +123,9 @@ class ExternalOAuthHandler(Handler):
         values = self.values(stmt.props, create=True)
         self.access.require_role("ACCOUNTADMIN")
         if stmt.name in self.acct.integration_names():
-            if stmt.if_not_exists:
-                return status("", f"{stmt.name} already exists, statement succeeded.")
-            if not stmt.or_replace:
-                raise errors.already_exists("Object", quote_display(stmt.name))
-            if not self.access.owns("INTEGRATION", qualified(stmt.name)):
-                raise errors.insufficient_privileges("integration", quote_display(stmt.name))
+            done = name_in_use(self.access, stmt)
+            if done is not None:
+                return done
         integ = ExternalOAuthIntegration(
             name=stmt.name,
             owner=self.access.current_role(),
@@ -197,9 +134,7 @@ class ExternalOAuthHandler(Handler):
         self.check(integ)
         self.drop_any(stmt.name)
         self.acct.external_integrations[stmt.name] = integ
-        self.access.set_owner("INTEGRATION", qualified(stmt.name), self.access.current_role())
-        self.access.mutated = True
-        return status("", f"Integration {stmt.name} successfully created.")
+        return created(self.access, stmt.name)
 
     def drop_any(self, name: str) -> None:
         """OR REPLACE over an integration of either kind."""
@@ -230,13 +165,12 @@ class ExternalOAuthHandler(Handler):
             raise errors.invalid_options(
                 f"REFRESH {stmt.refresh} is not supported for EXTERNAL_OAUTH integrations."
             )
-        for prop_name in stmt.unset:
-            if prop_name not in UNSETTABLE:
-                raise errors.invalid_options(
-                    f"property '{prop_name}' cannot be unset for EXTERNAL_OAUTH integrations"
-                )
-            fld, _kind, default = PROPS[prop_name]
-            values[fld] = list(default) if isinstance(default, list) else default
+        bad_unset = [p for p in stmt.unset if p not in UNSETTABLE]
+        if bad_unset:
+            raise errors.invalid_options(
+                f"property '{bad_unset[0]}' cannot be unset for EXTERNAL_OAUTH integrations"
+            )
+        values.update(unset_values(SPEC, stmt.unset))
         updated = replace(integ, **values)  # type: ignore[arg-type]
         self.check(updated)
         self.acct.external_integrations[stmt.name] = updated

@@ -12,12 +12,13 @@ from typing import Any
 from snowmcp.emulator import errors
 from snowmcp.emulator.engine.access import Handler
 from snowmcp.emulator.engine.external_oauth import ExternalOAuthHandler, is_external
+from snowmcp.emulator.engine.integration_create import created, name_in_use
+from snowmcp.emulator.engine.properties import PropertySpec, property_values, unset_values
 from snowmcp.emulator.engine.results import (
     StatementResult,
     bool_text,
     columns,
     quote_display,
-    shown_value,
     status,
 )
 from snowmcp.emulator.model import (
@@ -45,8 +46,8 @@ def new_client_secret() -> str:
 
 
 # ---------------------------------------------------------------------------
-# Integration properties: SQL name -> (field, type, default). Types: bool,
-# (lo, hi) integer range, str, list (role names), or a tuple of allowed words.
+# Integration properties: SQL name -> (field, kind, default); the kinds are
+# properties.py's: bool, (lo, hi) integer range, str, roles, or a tuple of allowed words.
 # ---------------------------------------------------------------------------
 _SECONDARY = ("IMPLICIT", "NONE")
 _CLIENT_TYPES = ("CONFIDENTIAL", "PUBLIC")
@@ -57,9 +58,9 @@ INTEGRATION_PROPS: dict[str, tuple[str, object, object]] = {
     "OAUTH_ALLOW_NON_TLS_REDIRECT_URI": ("allow_non_tls_redirect_uri", bool, False),
     "OAUTH_ENFORCE_PKCE": ("enforce_pkce", bool, False),
     "OAUTH_USE_SECONDARY_ROLES": ("use_secondary_roles", _SECONDARY, "NONE"),
-    "PRE_AUTHORIZED_ROLES_LIST": ("pre_authorized_roles", list, []),
-    "BLOCKED_ROLES_LIST": ("blocked_roles", list, []),
-    "ALLOWED_ROLES_LIST": ("allowed_roles", list, []),
+    "PRE_AUTHORIZED_ROLES_LIST": ("pre_authorized_roles", "roles", []),
+    "BLOCKED_ROLES_LIST": ("blocked_roles", "roles", []),
+    "ALLOWED_ROLES_LIST": ("allowed_roles", "roles", []),
     "OAUTH_ISSUE_REFRESH_TOKENS": ("issue_refresh_tokens", bool, True),
     "OAUTH_REFRESH_TOKEN_VALIDITY": ("refresh_token_validity", (86400, 7776000), 7776000),
     "OAUTH_ACCESS_TOKEN_VALIDITY": ("access_token_validity", (60, 3600), 600),
@@ -67,8 +68,12 @@ INTEGRATION_PROPS: dict[str, tuple[str, object, object]] = {
     "NETWORK_POLICY": ("network_policy", str, ""),
     "COMMENT": ("comment", str, ""),
 }
-_CREATE_ONLY = ("TYPE", "OAUTH_CLIENT", "OAUTH_CLIENT_TYPE")
-_REQUIRED = ("OAUTH_CLIENT_TYPE", "OAUTH_REDIRECT_URI")
+INTEGRATION_SPEC = PropertySpec(
+    INTEGRATION_PROPS,
+    required=("OAUTH_CLIENT_TYPE", "OAUTH_REDIRECT_URI", "TYPE", "OAUTH_CLIENT"),
+    create_only=("OAUTH_CLIENT_TYPE",),
+    fixed={"TYPE": "OAUTH", "OAUTH_CLIENT": "CUSTOM"},
+)
 
 
 class IntegrationHandler(Handler):
@@ -82,70 +87,7 @@ class IntegrationHandler(Handler):
 
     def integration_values(self, props: list[Prop], *, create: bool) -> dict[str, object]:
         """Validate `NAME = value` pairs; returns model field -> value. Nothing is changed here."""
-        seen: set[str] = set()
-        values: dict[str, object] = {}
-        for prop in props:
-            if prop.name in seen:
-                raise errors.invalid_options(f"duplicate property '{prop.name}'")
-            seen.add(prop.name)
-            if prop.name in ("TYPE", "OAUTH_CLIENT"):
-                if not create:
-                    raise errors.invalid_options(f"property '{prop.name}' cannot be altered")
-                expected = "OAUTH" if prop.name == "TYPE" else "CUSTOM"
-                if str(prop.value).upper() != expected or prop.kind not in ("word", "string"):
-                    raise errors.invalid_value(
-                        f"invalid value [{prop.value}] for property '{prop.name}'; "
-                        f"the emulator supports only {prop.name} = {expected}"
-                    )
-                continue
-            if prop.name not in INTEGRATION_PROPS:
-                raise errors.invalid_value(f"invalid property '{prop.name}' for 'INTEGRATION'")
-            if not create and prop.name in _CREATE_ONLY:
-                raise errors.invalid_options(f"property '{prop.name}' cannot be altered")
-            fld, kind, _default = INTEGRATION_PROPS[prop.name]
-            values[fld] = self.integration_value(prop, kind)
-        if create:
-            missing = [p for p in (*_REQUIRED, "TYPE", "OAUTH_CLIENT") if p not in seen]
-            if missing:
-                raise errors.invalid_options(f"Missing option(s): [{', '.join(missing)}]")
-        return values
-
-    def integration_value(self, prop: Prop, kind: object) -> object:
-        bad = errors.invalid_value(
-            f"invalid value [{shown_value(prop)}] for parameter '{prop.name}'"
-        )
-        if kind is bool:
-            if prop.kind != "bool":
-                raise bad
-            return prop.value
-        if kind is str:
-            if prop.kind != "string":
-                raise bad
-            return prop.value
-        if kind is list:
-            if prop.kind != "list":
-                raise bad
-            return [self.role_in_list(str(r)) for r in prop.value]  # type: ignore[attr-defined]
-        if isinstance(kind, tuple) and len(kind) == 2 and isinstance(kind[0], int):
-            lo, hi = kind
-            if prop.kind != "number" or not (lo <= int(prop.value) <= hi):  # type: ignore[call-overload]
-                raise errors.invalid_value(
-                    f"invalid value [{shown_value(prop)}] for parameter '{prop.name}': "
-                    f"must be an integer between {lo} and {hi}"
-                )
-            return int(prop.value)  # type: ignore[call-overload]
-        assert isinstance(kind, tuple)  # allowed words
-        word = str(prop.value).upper() if prop.kind in ("word", "string") else None
-        if word not in kind:
-            raise bad
-        return word
-
-    def role_in_list(self, name: str) -> str:
-        # Role lists hold strings naming roles; an unquoted-style name matches upper-cased.
-        for candidate in (name, name.upper()):
-            if candidate in self.acct.roles:
-                return candidate
-        raise errors.does_not_exist("Role", quote_display(name))
+        return property_values(props, INTEGRATION_SPEC, create=create, roles=self.acct.roles)
 
     @staticmethod
     def check_integration(integ: OAuthIntegration) -> None:
@@ -183,18 +125,14 @@ class IntegrationHandler(Handler):
         self.access.require_role("ACCOUNTADMIN")
         existing = self.acct.integrations.get(stmt.name)
         if existing is None and stmt.name in self.acct.external_integrations:
-            if stmt.if_not_exists:
-                return status("", f"{stmt.name} already exists, statement succeeded.")
-            if not stmt.or_replace:
-                raise errors.already_exists("Object", quote_display(stmt.name))
+            done = name_in_use(self.access, stmt, owner_check=False)
+            if done is not None:
+                return done
             ExternalOAuthHandler(self.access).drop_any(stmt.name)
         if existing is not None:
-            if stmt.if_not_exists:
-                return status("", f"{stmt.name} already exists, statement succeeded.")
-            if not stmt.or_replace:
-                raise errors.already_exists("Object", quote_display(stmt.name))
-            if not self.access.owns("INTEGRATION", qualified(stmt.name)):
-                raise errors.insufficient_privileges("integration", quote_display(stmt.name))
+            done = name_in_use(self.access, stmt)
+            if done is not None:
+                return done
         client_type = str(values.pop("client_type"))
         # A PUBLIC client has no secret: it proves itself with PKCE alone.
         public = client_type == "PUBLIC"
@@ -213,9 +151,7 @@ class IntegrationHandler(Handler):
             # OR REPLACE: a new client id and secrets; every consent (and so every token) is gone.
             self.remove_integration(stmt.name)
         self.acct.integrations[stmt.name] = integ
-        self.access.set_owner("INTEGRATION", qualified(stmt.name), self.access.current_role())
-        self.access.mutated = True
-        return status("", f"Integration {stmt.name} successfully created.")
+        return created(self.access, stmt.name)
 
     def remove_integration(self, name: str) -> None:
         self.acct.integrations.pop(name, None)
@@ -246,9 +182,8 @@ class IntegrationHandler(Handler):
                 integ.client_secret_2 = new_client_secret()
             self.access.mutated = True
             return status("")
-        for prop_name in stmt.unset:  # the parser admits only INTEGRATION_UNSETTABLE
-            fld, _kind, default = INTEGRATION_PROPS[prop_name]
-            values[fld] = list(default) if isinstance(default, list) else default
+        # The parser admits only INTEGRATION_UNSETTABLE.
+        values.update(unset_values(INTEGRATION_SPEC, stmt.unset))
         updated = replace(integ, **values)  # type: ignore[arg-type]
         self.check_integration(updated)
         self.acct.integrations[stmt.name] = updated

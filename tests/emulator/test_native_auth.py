@@ -409,6 +409,26 @@ def test_external_integration_sql_round_trip(engine: tuple[Engine, Session]) -> 
             props["EXTERNAL_OAUTH_AUDIENCE_LIST"]) == ("ENABLE", "scope", "")  # fmt: skip
 
 
+def test_or_replace_across_kinds_keeps_the_old_integration_when_the_new_one_is_invalid(
+    engine: tuple[Engine, Session],
+) -> None:
+    _rows(engine, EXTERNAL.format(extra=""))
+    eng, session = engine
+    # An OAuth integration over the External OAuth one, with a redirect URI Snowflake refuses:
+    # the statement fails and the External OAuth integration is still there, unchanged.
+    with pytest.raises(SnowflakeError, match="https"):
+        eng.execute(session, "CREATE OR REPLACE SECURITY INTEGRATION IDP TYPE = OAUTH OAUTH_CLIENT = CUSTOM "
+                             "OAUTH_CLIENT_TYPE = 'PUBLIC' OAUTH_REDIRECT_URI = 'http://localhost:8765/callback'")  # fmt: skip
+    shown = _rows(engine, "SHOW SECURITY INTEGRATIONS LIKE 'IDP'")
+    assert [(r["name"], r["type"]) for r in shown] == [("IDP", "EXTERNAL_OAUTH - AZURE")]
+    # A valid one replaces it, and only one integration of that name is left.
+    _rows(engine, "CREATE OR REPLACE SECURITY INTEGRATION IDP TYPE = OAUTH OAUTH_CLIENT = CUSTOM "
+                  "OAUTH_CLIENT_TYPE = 'PUBLIC' OAUTH_REDIRECT_URI = 'http://localhost:8765/callback' "
+                  "OAUTH_ALLOW_NON_TLS_REDIRECT_URI = TRUE")  # fmt: skip
+    shown = _rows(engine, "SHOW SECURITY INTEGRATIONS LIKE 'IDP'")
+    assert [(r["name"], r["type"]) for r in shown] == [("IDP", "OAUTH - CUSTOM")]
+
+
 @pytest.mark.parametrize(
     ("sql", "message"),
     [

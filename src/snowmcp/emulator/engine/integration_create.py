@@ -9,9 +9,7 @@ from snowmcp.emulator.model import qualified
 from snowmcp.emulator.sql_parser import CreateIntegration
 
 
-def name_in_use(
-    access: Access, stmt: CreateIntegration, *, owner_check: bool = True
-) -> StatementResult | None:
+def name_in_use(access: Access, stmt: CreateIntegration) -> StatementResult | None:
     """The name is taken: IF NOT EXISTS succeeds doing nothing, else only OR REPLACE goes on.
 
     Returns the result to give back, or None to go on (replacing)."""
@@ -19,7 +17,7 @@ def name_in_use(
         return status("", f"{stmt.name} already exists, statement succeeded.")
     if not stmt.or_replace:
         raise errors.already_exists("Object", quote_display(stmt.name))
-    if owner_check and not access.owns("INTEGRATION", qualified(stmt.name)):
+    if not access.owns("INTEGRATION", qualified(stmt.name)):
         raise errors.insufficient_privileges("integration", quote_display(stmt.name))
     return None
 

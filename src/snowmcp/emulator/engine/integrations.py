@@ -123,13 +123,10 @@ class IntegrationHandler(Handler):
             return ExternalOAuthHandler(self.access).create(stmt)
         values = self.integration_values(stmt.props, create=True)
         self.access.require_role("ACCOUNTADMIN")
-        existing = self.acct.integrations.get(stmt.name)
-        if existing is None and stmt.name in self.acct.external_integrations:
-            done = name_in_use(self.access, stmt, owner_check=False)
-            if done is not None:
-                return done
-            ExternalOAuthHandler(self.access).drop_any(stmt.name)
-        if existing is not None:
+        # The name is taken by an integration of either kind: the same rules for both (IF NOT
+        # EXISTS, OR REPLACE only by its owner), and the old one goes only once the new one is valid.
+        replacing = stmt.name in self.acct.integration_names()
+        if replacing:
             done = name_in_use(self.access, stmt)
             if done is not None:
                 return done
@@ -147,9 +144,9 @@ class IntegrationHandler(Handler):
             **values,  # type: ignore[arg-type]
         )
         self.check_integration(integ)
-        if existing is not None:
+        if replacing:
             # OR REPLACE: a new client id and secrets; every consent (and so every token) is gone.
-            self.remove_integration(stmt.name)
+            ExternalOAuthHandler(self.access).drop_any(stmt.name)
         self.acct.integrations[stmt.name] = integ
         return created(self.access, stmt.name)
 

@@ -236,6 +236,12 @@ class Database:
     parameters: dict[str, str] = field(default_factory=dict)
 
 
+def effective_blocked_roles(explicit: list[str]) -> list[str]:
+    """What DESCRIBE shows and OAuth enforces, for integrations of both kinds: the explicit
+    blocked roles, then the privileged roles Snowflake blocks implicitly."""
+    return [*explicit, *(r for r in IMPLICITLY_BLOCKED_ROLES if r not in explicit)]
+
+
 @dataclass
 class OAuthIntegration:
     """A custom OAuth security integration, parameters, defaults and ranges as Snowflake documents them (docs/emulator.md, "SQL supported")."""
@@ -263,10 +269,7 @@ class OAuthIntegration:
     created_on: datetime = field(default_factory=now)
 
     def effective_blocked_roles(self) -> list[str]:
-        """What DESCRIBE shows and OAuth enforces: explicit + implicit privileged roles."""
-        out = list(self.blocked_roles)
-        out += [r for r in IMPLICITLY_BLOCKED_ROLES if r not in out]
-        return out
+        return effective_blocked_roles(self.blocked_roles)
 
 
 @dataclass
@@ -295,9 +298,7 @@ class ExternalOAuthIntegration:
     created_on: datetime = field(default_factory=now)
 
     def effective_blocked_roles(self) -> list[str]:
-        out = list(self.blocked_roles)
-        out += [r for r in IMPLICITLY_BLOCKED_ROLES if r not in out]
-        return out
+        return effective_blocked_roles(self.blocked_roles)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shlex
+import shutil
 import subprocess
 import time
 import uuid
@@ -21,6 +22,29 @@ from pathlib import Path
 from tests.workstation.test_e2e_claude import claude_cli
 
 LOCK = Path("/tmp/snowmcp-tests-etc-claude-code.lock")
+ETC = Path("/etc/claude-code")
+
+
+@contextmanager
+def etc_claude_code_holding(mcp_text: str, settings_text: str) -> Iterator[Path]:
+    """/etc/claude-code holding only these two files (IT's, 0644) under the exclusive lock; the
+    machine's own folder is moved aside first and put back afterwards."""
+    backup = ETC.with_name("claude-code.snowmcp-test-backup")
+    with LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ETC.exists():
+            ETC.rename(backup)
+        try:
+            ETC.mkdir(mode=0o755)
+            (ETC / "managed-mcp.json").write_text(mcp_text)
+            (ETC / "managed-settings.json").write_text(settings_text)
+            for f in ETC.iterdir():
+                f.chmod(0o644)
+            yield ETC
+        finally:
+            shutil.rmtree(ETC, ignore_errors=True)
+            if backup.exists():
+                backup.rename(ETC)
 
 
 @contextmanager

@@ -17,7 +17,6 @@ it), and the managed runs give the modules a Python that account can run (/usr/b
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ import pytest
 
 from harness.procs import Emulator, free_port
 from harness.svc import ServiceProc, service_env, setup_integration
+from tests.workstation.native_helpers import ETC, etc_claude_code_holding
 from tests.workstation.test_e2e_claude import SPEC, claude_cli
 from tests.workstation.wshelpers import ROOT, PlaybookRun, run_playbook, write_inventory
 
@@ -45,8 +45,6 @@ pytestmark = [
     pytest.mark.timeout(900),
 ]
 
-ETC = Path("/etc/claude-code")
-LOCK = Path("/tmp/snowmcp-tests-etc-claude-code.lock")
 SERVERS = [
     {"name": "GONG_MCP", "database": "AICOLLEGE", "schema": "PUBLIC", "roles": ["MCP_USERS"], "tools": []},
     {"name": "ADMIN_MCP", "database": "OPS", "schema": "PUBLIC", "roles": ["ADMINS"], "tools": []},
@@ -113,22 +111,8 @@ def settings_json() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def etc_claude_code() -> Iterator[Path]:
     """/etc/claude-code holding only IT's files for this module; the machine's own is put back afterwards."""
-    backup = ETC.with_name("claude-code.snowmcp-test-backup")
-    with LOCK.open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if ETC.exists():
-            ETC.rename(backup)
-        try:
-            ETC.mkdir(mode=0o755)
-            (ETC / "managed-mcp.json").write_text(IT_MCP)
-            (ETC / "managed-settings.json").write_text(IT_SETTINGS)
-            for f in ETC.iterdir():
-                f.chmod(0o644)
-            yield ETC
-        finally:
-            shutil.rmtree(ETC, ignore_errors=True)
-            if backup.exists():
-                backup.rename(ETC)
+    with etc_claude_code_holding(IT_MCP, IT_SETTINGS) as etc:
+        yield etc
 
 
 @pytest.fixture(scope="module")

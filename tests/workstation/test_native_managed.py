@@ -14,7 +14,6 @@ same again (changed=0) -> bob offboarded -> external_oauth in user scope (the ma
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -27,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.workstation.native_helpers import LOCK, claude
+from tests.workstation.native_helpers import ETC, claude, etc_claude_code_holding
 from tests.workstation.wshelpers import PlaybookRun, run_playbook, write_inventory
 
 pytestmark = [
@@ -37,7 +36,6 @@ pytestmark = [
     pytest.mark.timeout(900),  # five playbook runs, and the wait for the /etc/claude-code lock
 ]
 
-ETC = Path("/etc/claude-code")
 ACCOUNT = "http://127.0.0.1:8"
 SERVERS = [
     {"name": "GONG_MCP", "database": "AICOLLEGE", "schema": "PUBLIC", "roles": ["MCP_USERS"], "tools": []},
@@ -101,17 +99,8 @@ def machine() -> Iterator[Machine]:
                     UNIX_ACCOUNT], check=True, capture_output=True)  # fmt: skip
     subprocess.run(["chown", f"{UNIX_ACCOUNT}:{UNIX_ACCOUNT}", str(home)], check=True)
     state = Machine(base, home)
-    backup = ETC.with_name("claude-code.snowmcp-native-test-backup")
-    with LOCK.open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if ETC.exists():
-            ETC.rename(backup)
-        try:
-            ETC.mkdir(mode=0o755)
-            (ETC / "managed-mcp.json").write_text(IT_MCP)
-            (ETC / "managed-settings.json").write_text(IT_SETTINGS)
-            for f in ETC.iterdir():
-                f.chmod(0o644)
+    try:
+        with etc_claude_code_holding(IT_MCP, IT_SETTINGS):
             native = {"mcp_auth_mode": "snowflake_oauth", "mcp_native_oauth": {"callback_port": PORT}}
             fact = ("-e", f"snowmcp_native_client_id={PUBLIC_CLIENT}")
             state.play("token", VARS, *MANAGED)
@@ -124,12 +113,9 @@ def machine() -> Iterator[Machine]:
             external = {"mcp_auth_mode": "external_oauth", "mcp_native_oauth": {"client_id": "idp-app", "callback_port": PORT}}
             state.play("user_scope", VARS | external | {"mcp_users": [ALICE]})
             yield state
-        finally:
-            shutil.rmtree(ETC, ignore_errors=True)
-            if backup.exists():
-                backup.rename(ETC)
-            subprocess.run(["userdel", UNIX_ACCOUNT], capture_output=True, check=False)
-            shutil.rmtree(base, ignore_errors=True)
+    finally:
+        subprocess.run(["userdel", UNIX_ACCOUNT], capture_output=True, check=False)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def servers(text: str) -> dict[str, Any]:

@@ -7,10 +7,12 @@ the repository with its own ansible.cfg and inventory (`ansible-playbook snowmcp
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,3 +134,13 @@ def sign_in(deploy: DemoDeploy, login: str, home: Path) -> None:
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     log = (deploy.dir / "browser.log").read_text() if (deploy.dir / "browser.log").exists() else ""
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}\nbrowser:\n{log}"
+
+
+def admin_users(service_url: str, admin_key: str) -> list[str]:
+    """The token service's users by login, read with the admin API."""
+    req = urllib.request.Request(service_url + "/v1/admin/users")  # noqa: S310
+    req.add_header("Authorization", f"Bearer {admin_key}")
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+        data: Any = json.load(resp)
+    users = data["users"] if isinstance(data, dict) else data
+    return [str(u["username"]).lower() for u in users]

@@ -47,6 +47,7 @@ from harness import demo, scim
 from harness.procs import BIN, Emulator, free_port
 
 from .conftest import NO_SYSTEM_CONFIG, DemoDeploy, changed_per_play, sign_in, user_folder
+from .conftest import admin_users as read_admin_users
 
 pytestmark = pytest.mark.slow
 SCIM_USERS = 1100
@@ -139,12 +140,7 @@ def allowed_logins(deploy: DemoDeploy) -> set[str]:
 
 
 def admin_users(deploy: DemoDeploy) -> list[str]:
-    req = urllib.request.Request(deploy.settings.service_url + "/v1/admin/users")  # noqa: S310
-    req.add_header("Authorization", f"Bearer {deploy.credentials()['admin_keys'][0]}")
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
-        data: Any = json.load(resp)
-    users = data["users"] if isinstance(data, dict) else data
-    return [str(u["username"]).lower() for u in users]
+    return read_admin_users(deploy.settings.service_url, deploy.credentials()['admin_keys'][0])
 
 
 def claude_servers(home: Path) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from harness import demo
 from harness.procs import BIN, Emulator, OpenBao, free_port
 
 from .conftest import NO_SYSTEM_CONFIG, DemoDeploy, changed_per_play, sign_in, user_folder
+from .conftest import admin_users as read_admin_users
 
 pytestmark = [pytest.mark.slow, pytest.mark.vault_e2e]
 LOAD_USERS = ["bob@example.com", "carol@example.com"]
@@ -115,12 +116,7 @@ def service_processes(deploy: VaultDeploy) -> list[int]:
 
 
 def admin_users(deploy: VaultDeploy) -> list[str]:
-    req = urllib.request.Request(deploy.settings.service_url + "/v1/admin/users")  # noqa: S310
-    req.add_header("Authorization", f"Bearer {controller_state(deploy)['admin_keys'][0]}")
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
-        data: Any = json.load(resp)
-    users = data["users"] if isinstance(data, dict) else data
-    return [str(u["username"]).lower() for u in users]
+    return read_admin_users(deploy.settings.service_url, controller_state(deploy)['admin_keys'][0])
 
 
 def fetch_token(home: Path) -> subprocess.CompletedProcess[str]:

@@ -105,13 +105,18 @@ class RequestLimits:
         if len(headers) > self.max_headers:
             await _send_error(send, 431, "headers_too_large", f"more than {self.max_headers} request headers")
             return
-        if sum(len(k) + len(v) for k, v in headers) > self.max_header_bytes:
+        size = 0
+        framed = False  # a Content-Length or Transfer-Encoding header: the request has a body
+        for name, value in headers:  # one pass: this runs for every request
+            size += len(name) + len(value)
+            framed = framed or name == b"content-length" or name == b"transfer-encoding"
+        if size > self.max_header_bytes:
             await _send_error(send, 431, "headers_too_large",
                               f"request headers larger than {self.max_header_bytes} bytes")  # fmt: skip
             return
         # The address every limit and audit line of this request uses, decided once.
         scope.setdefault("state", {})["client"] = self.client.of(scope)
-        if not any(k == b"content-length" or k == b"transfer-encoding" for k, _v in headers):
+        if not framed:
             # No Content-Length and no Transfer-Encoding: HTTP/1.1 says there is no body
             # (RFC 9112 6.3), so there is nothing to bound or time: the hot path (GET) skips it.
             await self.app(scope, receive, send)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -30,11 +31,20 @@ class Metrics:
         # Every answer by status code (a small fixed set: no path, no user), for the 5xx alert;
         # counted by snowmcp.service.httpmetrics around the whole app, limits included.
         self.responses = Counter("snowmcp_http_responses", "HTTP answers by status code", ["code"], registry=r)
+        self._responses_by_status: dict[int, Any] = {}
         self.signins = Counter("snowmcp_signins", "Sign-in results", ["result"], registry=r)
         self.users = Gauge("snowmcp_users", "Stored users by state", ["state"], registry=r)
         self.expiring = Gauge("snowmcp_refresh_tokens_expiring", "Active users whose refresh token expires "
                               "within the window", ["within"], registry=r)  # fmt: skip
         self._gauges_at = 0.0
+
+    def response(self, status: int) -> None:
+        """Count one answer. Every request lands here: the labelled child is looked up once
+        per status code (prometheus_client's labels() takes a lock and builds a tuple)."""
+        child = self._responses_by_status.get(status)
+        if child is None:
+            child = self._responses_by_status[status] = self.responses.labels(str(status))
+        child.inc()
 
     def observe_users(self, users: list[UserRecord], now: float | None = None) -> None:
         now = time.time() if now is None else now

@@ -26,6 +26,7 @@ Path of `GET /v1/token` after the API key resolved to a record:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -94,9 +95,10 @@ class TokenManager:
         self.audit = audit
         self._flights: dict[str, asyncio.Task[UserRecord]] = {}
         self._backoff: dict[str, _Backoff] = {}
-        # Decrypted access tokens keyed by user, valid for one record version only,
-        # so a refresh, sign-in or revocation (all bump or remove the version) invalidates it.
-        self._plain: dict[str, tuple[int, str, str]] = {}
+        # The answer of GET /v1/token (which holds the decrypted access token) keyed by user,
+        # valid for one record version and ciphertext only, so a refresh, sign-in or
+        # revocation (all bump or remove the version) invalidates it.
+        self._answers: dict[str, tuple[int, str, bytes]] = {}
 
     # -- reading -------------------------------------------------------------
     def fresh(self, rec: UserRecord, now: float | None = None) -> bool:
@@ -106,31 +108,37 @@ class TokenManager:
         margin = min(float(self.settings.token_margin), max(lifetime, 0.0) / 2)
         return bool(rec.access_token) and rec.access_token_expires_at - now > margin
 
-    async def access_token(self, rec: UserRecord) -> str:
-        # The decrypted token stays in this process's memory (never on disk) for as long as
-        # the record keeps this version and ciphertext: the record itself was just read
-        # from the store, so a revocation, new sign-in or refresh anywhere shows at once.
-        hit = self._plain.get(rec.username)
+    async def answer(self, rec: UserRecord) -> bytes:
+        """The JSON body of GET /v1/token for this record.
+
+        It stays in this process's memory (never on disk), decrypted token included, for as
+        long as the record keeps this version and ciphertext: the caller has just read the
+        record from the store, so a revocation, new sign-in or refresh anywhere shows at once.
+        A repeated fetch costs no decryption (no Transit call in Vault mode) and no encoding.
+        """
+        hit = self._answers.get(rec.username)
         if hit is not None and hit[0] == rec.version and hit[1] == rec.access_token:
             return hit[2]
         plain = await self.cipher.open(rec.access_token, access_aad(rec.username))
-        if len(self._plain) > 50_000:
-            self._plain.clear()
-        self._plain[rec.username] = (rec.version, rec.access_token, plain)
-        return plain
+        body = json.dumps({"access_token": plain, "token_type": "Bearer", "expires_at": int(rec.access_token_expires_at),
+                           "username": rec.login}, separators=(",", ":")).encode()  # fmt: skip
+        if len(self._answers) > 50_000:
+            self._answers.clear()
+        self._answers[rec.username] = (rec.version, rec.access_token, body)
+        return body
 
     def forget(self, username: str) -> None:
-        self._plain.pop(username, None)
+        self._answers.pop(username, None)
         self._backoff.pop(username, None)
 
-    async def token_for(self, rec: UserRecord) -> tuple[str, float]:
-        """The user's valid access token and its expiry, refreshing if needed."""
+    async def token_for(self, rec: UserRecord) -> bytes:
+        """The answer of GET /v1/token for the user (see `answer`), refreshing first if needed."""
         if rec.state != ACTIVE:
             raise ReauthRequired()
         if not self.fresh(rec):
             rec = await self._single_flight(rec.username)
         try:
-            return await self.access_token(rec), rec.access_token_expires_at
+            return await self.answer(rec)
         except ForeignCiphertext:
             # Written before the switch to Vault mode: no key here opens it; a sign-in replaces it.
             raise ReauthRequired() from None
@@ -285,8 +293,8 @@ class TokenManager:
             last_refresh_at=now,
         )
         if answer.refresh_token is not None:
-            new.refresh_token = sealer.seal(answer.refresh_token, refresh_aad(username))
-            new.refresh_token_expires_at = now + self.settings.refresh_token_validity
+            new = replace(new, refresh_token=sealer.seal(answer.refresh_token, refresh_aad(username)),
+                          refresh_token_expires_at=now + self.settings.refresh_token_validity)  # fmt: skip
         return new
 
     async def _after_conflict(self, rec: UserRecord, refresh_token: str) -> UserRecord:

@@ -17,8 +17,12 @@ REAUTH_REQUIRED = "reauth_required"
 STATES = (ACTIVE, REAUTH_REQUIRED)
 
 
-@dataclass
+@dataclass(frozen=True)
 class UserRecord:
+    """One user's stored state. Frozen: the stores hand the same parsed object to every
+    request that reads the same stored text (ParsedRecords), so nobody may change it in
+    place; a write is `dataclasses.replace(rec, version=rec.version + 1, ...)`."""
+
     username: str  # normalised login (lower case): the key
     login: str  # the name as Snowflake returned it
     state: str = ACTIVE
@@ -59,6 +63,29 @@ class UserRecord:
 
 # Read on every /v1/token (the record is parsed per request): dataclasses.fields() is not free.
 _RECORD_FIELDS = frozenset(f.name for f in fields(UserRecord))
+
+
+class ParsedRecords:
+    """Records parsed once per distinct stored text, for the API-key lookup of every request.
+
+    The store is still read on every request - that read is what makes a revocation, a new
+    sign-in or a refresh by another worker or replica visible at once - but a text seen
+    before is not parsed again: equal text, equal (frozen) record. Parsing was a third of
+    the service's own work per cached `GET /v1/token`. Bounded: cleared when full (a
+    stale entry can never be returned, only re-parsed).
+    """
+
+    def __init__(self, max_records: int = 20_000) -> None:
+        self.max_records = max_records
+        self._by_text: dict[str | bytes, UserRecord] = {}
+
+    def parse(self, text: str | bytes) -> UserRecord:
+        rec = self._by_text.get(text)
+        if rec is None:
+            if len(self._by_text) >= self.max_records:
+                self._by_text.clear()
+            rec = self._by_text[text] = UserRecord.from_json(text)
+        return rec
 
 
 class StoreError(Exception):

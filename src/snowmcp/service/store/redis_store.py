@@ -18,7 +18,14 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from snowmcp.service.store.base import Store, StoreError, UserRecord, check_version, once_kind
+from snowmcp.service.store.base import (
+    ParsedRecords,
+    Store,
+    StoreError,
+    UserRecord,
+    check_version,
+    once_kind,
+)
 
 _SAVE = """
 local cur = redis.call('GET', KEYS[1])
@@ -97,6 +104,7 @@ class RedisStore(Store):
         self._release = self._r.register_script(_RELEASE)
         self._put_once = self._r.register_script(_PUT_ONCE)
         self._take_once = self._r.register_script(_TAKE_ONCE)
+        self._parsed = ParsedRecords()
         self._once_kinds: set[str] = set()  # kinds this process wrote: purge_expired trims their index
 
     def _k(self, kind: str, name: str) -> str:
@@ -114,7 +122,7 @@ class RedisStore(Store):
             raw = await self._get_by_key(keys=[self._k("key", api_key_hash)], args=[self.prefix])
         except RedisError as exc:
             raise StoreError(f"redis: {exc}") from None
-        return UserRecord.from_json(raw) if raw else None
+        return self._parsed.parse(raw) if raw else None
 
     async def save(self, record: UserRecord, expected_version: int) -> bool:
         check_version(record, expected_version)

@@ -15,7 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from snowmcp.service.store.base import Store, StoreError, UserRecord, check_version, once_kind
+from snowmcp.service.store.base import (
+    ParsedRecords,
+    Store,
+    StoreError,
+    UserRecord,
+    check_version,
+    once_kind,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -46,6 +53,7 @@ class SqliteStore(Store):
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
             self._identity = self._file_identity()
+            self._parsed = ParsedRecords()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open sqlite store {self.path}: {exc}") from None
 
@@ -66,7 +74,7 @@ class SqliteStore(Store):
 
     async def get_by_key(self, api_key_hash: str) -> UserRecord | None:
         rows = self._q("SELECT data FROM users WHERE api_key_hash = ?", (api_key_hash,))
-        return UserRecord.from_json(rows[0][0]) if rows else None
+        return self._parsed.parse(rows[0][0]) if rows else None
 
     async def save(self, record: UserRecord, expected_version: int) -> bool:
         check_version(record, expected_version)

@@ -8,10 +8,11 @@ the token service as a background process deployed by the token_service role wit
 as the load. The controller writes to OpenBao with its VAULT_TOKEN environment variable, as an
 operator's shell would have it. The AppRole secret id is a 0600 file on the /dev/shm tmpfs.
 
-Three ansible-playbook runs (site.yml limited to the account and token service plays): site (first converge: the service starts with nothing secret in its
-folder, its environment or its command line), rotate_credentials rotate=all under a load loop
-(no fetch fails; Transit rotated, rewrapped and min_decryption_version raised), site again
-(changes nothing).
+Four ansible-playbook runs (site.yml limited to the account and token service plays): site
+(first converge: the service starts with nothing secret in its folder, its environment or its
+command line), rotate_credentials rotate=all under a load loop (no fetch fails; Transit rotated,
+rewrapped and min_decryption_version raised), site with a user marked absent (offboarded: her
+record, key, grant and consent gone, Vault untouched), site again (changes nothing).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .conftest import admin_users as read_admin_users
 
 pytestmark = [pytest.mark.slow, pytest.mark.vault_e2e]
 LOAD_USERS = ["bob@example.com", "carol@example.com"]
+LEAVER = "carol@example.com"  # marked absent in the inventory by the offboarding test
 # site.yml without its workstation play: the users here sign in with the checkout's own CLI, and
 # test_site.py covers the workstations (it would build and install the client wheel again).
 SITE = ("snowmcp.core.site", "--limit", "localhost,token_service")
@@ -213,6 +215,44 @@ def test_rotate_all_under_load_fails_no_fetch(deploy: VaultDeploy, tmp_path: Pat
         proc = fetch_token(home)
         assert proc.returncode == 0, (user, proc.stderr)
     assert set(LOAD_USERS) <= set(admin_users(deploy))
+
+
+def sql(deploy: VaultDeploy, statement: str) -> list[dict[str, Any]]:
+    return deploy.emulator.query(statement, password=deploy.settings.passwords["ADMIN"])
+
+
+@pytest.mark.timeout(900)
+def test_offboarding_ends_access_at_once_and_leaves_vault_as_it_was(deploy: VaultDeploy, tmp_path: Path) -> None:
+    home = tmp_path / "carol"
+    sign_in(deploy, LEAVER, home)
+    assert fetch_token(home).returncode == 0
+    holders = {r["grantee_name"] for r in sql(deploy, "SHOW GRANTS OF ROLE MCP_USERS") if r["granted_to"] == "USER"}
+    assert LEAVER in holders and sql(deploy, f'SHOW DELEGATED AUTHORIZATIONS BY USER "{LEAVER}"') != []
+    kv_version = deploy.bao.api("GET", "secret/data/snowmcp/token-service")["data"]["metadata"]["version"]
+    transit = deploy.bao.api("GET", "transit/keys/snowmcp-token-service")["data"]["latest_version"]
+    # IT marks her absent in the inventory and runs site.yml.
+    vars_file = deploy.playbooks / "inventory" / "group_vars" / "all" / "snowmcp.yml"
+    group_vars = yaml.safe_load(vars_file.read_text())
+    for user in group_vars["mcp_users"]:
+        if user["login"] == LEAVER:
+            user["state"] = "absent"
+    vars_file.write_text(yaml.safe_dump(group_vars, sort_keys=False))
+    report = deploy.playbook(*SITE)
+    # Her record is gone from the service (read through the admin API with the key from Vault), her
+    # API key stops working at once (the service reads the record on every fetch), Snowflake no
+    # longer holds her role grant or a refresh token's consent, and the allow-list leaves her out.
+    assert LEAVER not in admin_users(deploy) and "alice@example.com" in admin_users(deploy)
+    refused = fetch_token(home)
+    assert refused.returncode != 0 and "snowmcp login" in refused.stderr, refused.stderr
+    holders = {r["grantee_name"] for r in sql(deploy, "SHOW GRANTS OF ROLE MCP_USERS") if r["granted_to"] == "USER"}
+    assert LEAVER not in holders and "BOB@EXAMPLE.COM" in holders
+    assert sql(deploy, f'SHOW DELEGATED AUTHORIZATIONS BY USER "{LEAVER}"') == []
+    allowed = re.search(r"SNOWMCP_ALLOWED_USERS=(.*)", (deploy.dir / "service" / "service.env").read_text())
+    assert allowed and LEAVER not in allowed.group(1) and "bob@example.com" in allowed.group(1)
+    # Offboarding is not a secret change: the service's KV secret and the Transit key stay as they were.
+    assert deploy.bao.api("GET", "secret/data/snowmcp/token-service")["data"]["metadata"]["version"] == kv_version
+    assert deploy.bao.api("GET", "transit/keys/snowmcp-token-service")["data"]["latest_version"] == transit
+    assert all(s not in report["stdout"] for s in every_secret(deploy))
 
 
 @pytest.mark.timeout(900)

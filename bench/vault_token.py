@@ -63,20 +63,63 @@ _FLOOR_BODY = json.dumps({"access_token": TOKEN, "token_type": "Bearer", "expire
                           "username": "user00000@example.com"}, separators=(",", ":"))  # fmt: skip
 
 
-def serve_floor(port: int) -> None:
-    import uvicorn
+def floor_app() -> Any:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from snowmcp.service.server import uvicorn_options
-
     async def token(request: Request) -> Response:
         return Response(_FLOOR_BODY, media_type="application/json", headers={"Cache-Control": "no-store"})
 
-    app = Starlette(routes=[Route("/v1/token", token), Route("/healthz", token)])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options(Settings()))
+    return Starlette(routes=[Route("/v1/token", token), Route("/healthz", token)])
+
+
+def serve_floor(port: int) -> None:
+    import uvicorn
+
+    from snowmcp.service.server import uvicorn_options
+
+    uvicorn.run(floor_app(), host="127.0.0.1", port=port, log_level="warning", **uvicorn_options(Settings()))
+
+
+# ---------------------------------------------------------------- in process
+async def _drive(app: Any, keys: list[str], n: int) -> float:
+    """Microseconds per cached GET /v1/token through the ASGI app itself: no socket, no HTTP
+    parsing, no other process - the app's own work, which the machine's load barely moves."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            assert message["status"] == 200, message
+
+    started = time.perf_counter()
+    for i in range(n):
+        headers = [(b"host", b"127.0.0.1"), (b"authorization", b"Bearer " + keys[i % len(keys)].encode())]
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+                 "path": "/v1/token", "raw_path": b"/v1/token", "query_string": b"", "root_path": "", "headers": headers,
+                 "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8080), "state": {}, "app": app}  # fmt: skip
+        await app(scope, receive, send)
+    return (time.perf_counter() - started) * 1e6 / n
+
+
+def in_process_us(env: dict[str, str] | None, keys: list[str], audit: Path, rounds: int = 8, n: int = 5000) -> float:
+    """The best of `rounds` runs of `n` requests: floor (env None) or the service configured by `env`."""
+    from snowmcp.service.app import build_app
+    from snowmcp.service.config import load_settings
+
+    async def run() -> float:
+        if env is None:
+            return min([await _drive(floor_app(), keys, n) for _ in range(rounds)])
+        app = build_app(load_settings(environ={**env, "SNOWMCP_LISTEN": "127.0.0.1:1", "SNOWMCP_PUBLIC_URL": "http://127.0.0.1:1",
+                                               "SNOWMCP_AUDIT_LOG": str(audit)}))  # fmt: skip
+        async with app.router.lifespan_context(app):
+            await _drive(app, keys, len(keys))  # first touch: records opened, answers cached
+            return min([await _drive(app, keys, n) for _ in range(rounds)])
+
+    return asyncio.run(run())
 
 
 # ---------------------------------------------------------------- seeding
@@ -266,6 +309,14 @@ def main(argv: list[str] | None = None) -> int:
         for proc in (file_svc, vault_svc):
             proc.stop()
         stop(floor)
+        # The same requests through each ASGI app in this process: the per-request work of
+        # the app alone, without the server, the sockets and wrk (and so without their noise).
+        print("cached GET /v1/token in process (the ASGI app called directly, best of 8 x 5,000):", flush=True)
+        envs = {"floor": None, "file": file_svc.env, "vault": vault_svc.env}
+        for name, (_url, keys) in targets.items():
+            results[name]["in_process_us"] = us = in_process_us(envs[name], keys, work / f"{name}-in-process-audit.jsonl")
+            extra = "" if name == "floor" else f"  (+{us - results['floor']['in_process_us']:.1f} us over the floor)"
+            print(f"  {name:10} {us:6.1f} us per request{extra}", flush=True)
 
         # first refresh, cold process: file-key vs Vault mode
         print(f"first refresh after a restart (median of {args.rounds}):", flush=True)

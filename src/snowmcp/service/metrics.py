@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -31,7 +30,7 @@ class Metrics:
         # Every answer by status code (a small fixed set: no path, no user), for the 5xx alert;
         # counted by snowmcp.service.httpmetrics around the whole app, limits included.
         self.responses = Counter("snowmcp_http_responses", "HTTP answers by status code", ["code"], registry=r)
-        self._responses_by_status: dict[int, Any] = {}
+        self._responses_by_status: dict[int, Counter] = {}
         self.signins = Counter("snowmcp_signins", "Sign-in results", ["result"], registry=r)
         self.users = Gauge("snowmcp_users", "Stored users by state", ["state"], registry=r)
         self.expiring = Gauge("snowmcp_refresh_tokens_expiring", "Active users whose refresh token expires "

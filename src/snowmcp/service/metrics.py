@@ -1,10 +1,17 @@
-"""Prometheus metrics, prefix `snowmcp_`; never a per-user label (cardinality and privacy)."""
+"""Prometheus metrics, prefix `snowmcp_`; never a per-user label (cardinality and privacy).
+
+Under Gunicorn the workers share their values through prometheus_client's multiprocess
+mode (PROMETHEUS_MULTIPROC_DIR, set by the master: snowmcp.service.worker.on_starting), so
+any worker's /metrics answers for the whole service.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from snowmcp.service.store import Store, UserRecord
 from snowmcp.service.store.base import STATES
@@ -32,9 +39,11 @@ class Metrics:
         self.responses = Counter("snowmcp_http_responses", "HTTP answers by status code", ["code"], registry=r)
         self._responses_by_status: dict[int, Counter] = {}
         self.signins = Counter("snowmcp_signins", "Sign-in results", ["result"], registry=r)
-        self.users = Gauge("snowmcp_users", "Stored users by state", ["state"], registry=r)
+        # Set from the store by whichever worker answers a scrape: the latest setting is the truth.
+        self.users = Gauge("snowmcp_users", "Stored users by state", ["state"], registry=r,
+                           multiprocess_mode="mostrecent")  # fmt: skip
         self.expiring = Gauge("snowmcp_refresh_tokens_expiring", "Active users whose refresh token expires "
-                              "within the window", ["within"], registry=r)  # fmt: skip
+                              "within the window", ["within"], registry=r, multiprocess_mode="mostrecent")  # fmt: skip
         self._gauges_at = 0.0
 
     def response(self, status: int) -> None:
@@ -65,4 +74,9 @@ class Metrics:
         if time.monotonic() - self._gauges_at > max_age:
             self.observe_users(await store.list_users())
             self._gauges_at = time.monotonic()
-        return generate_latest(self.registry)
+        folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not folder:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, folder)
+        return generate_latest(every_worker)

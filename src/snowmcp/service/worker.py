@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import socket
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gunicorn.arbiter import Arbiter
@@ -87,6 +89,32 @@ class ServiceWorker(UvicornWorker):
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+
+# Gunicorn server hooks (gunicorn.conf.py imports them). Each worker is a process of its own,
+# so without help a scrape of /metrics reaches one worker and sees that worker's counters
+# only: the series jumps between workers and Prometheus reads every jump down as a counter
+# reset. prometheus_client's multiprocess mode is the established fix: every process keeps
+# its values in files of one folder, /metrics adds them up (snowmcp.service.metrics).
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def on_starting(server: Arbiter) -> None:
+    """Master, once at start: an empty metrics folder for the workers it forks (they inherit
+    the variable; prometheus_client reads it when a worker first imports it)."""
+    folder = Path(server.cfg.chdir or ".") / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)  # a previous run's counts would add to this one's
+    folder.mkdir(mode=0o700)
+    os.environ[METRICS_DIR_VARIABLE] = str(folder)
+
+
+def child_exit(server: Arbiter, worker: Any) -> None:
+    """Master, when a worker is gone (reload, crash): its gauges stop counting; its counters'
+    totals stay in the sums, so a reload never looks like a counter reset."""
+    if os.environ.get(METRICS_DIR_VARIABLE):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def configure_logging(settings: Settings) -> None:

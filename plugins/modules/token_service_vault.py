@@ -97,6 +97,24 @@ options:
     description: The secret id the service's host holds now (checked, never returned or logged).
     type: str
     default: ""
+  host_secret_ids:
+    description:
+      - One secret id per service host, for deployments of several hosts. Keys are the hosts' names, values the
+        secret id each holds now (empty when none); checked, never returned or logged. With O(issue_secret_id),
+        a host whose secret id is missing, no longer valid or issued for another host gets a new one in
+        RV(secret_ids), tagged in Vault with the metadata C(snowmcp_host=<name>) so an operator sees which host
+        holds which, and one host can be cut off without the others.
+      - Other secret ids tagged for a host of this run are destroyed (one it lost, such as a tmpfs file gone with
+        a reboot), and so are those tagged for a host that is neither a key here nor in O(keep_hosts), so a host
+        removed from the inventory loses its access at the next run.
+    type: dict
+  keep_hosts:
+    description:
+      - With O(host_secret_ids), hosts not in this run whose secret ids stay as they are (the rest of the
+        inventory group when the play is limited with C(--limit)).
+    type: list
+    elements: str
+    default: []
   kubernetes_mount:
     description: Mount of the Kubernetes auth method.
     type: str
@@ -150,7 +168,8 @@ options:
     type: str
     default: ""
 notes:
-  - RV(secrets), RV(secret_id) and RV(token) hold secrets, so register the result only in a task with C(no_log=true).
+  - RV(secrets), RV(secret_id), RV(secret_ids) and RV(token) hold secrets, so register the result only in a task
+    with C(no_log=true).
   - The secret id and the issued token are created in a run that is not in check mode only.
 author:
   - snowmcp maintainers (!UNKNOWN)
@@ -206,6 +225,11 @@ secret_id:
   description: A newly issued secret id, or empty when the host's one is still valid (or none was asked for).
   returned: always
   type: str
+secret_ids:
+  description: With O(host_secret_ids), the newly issued secret id of each host that needed one (others absent).
+  returned: always
+  type: dict
+  sample: {svc-2.example.com: "..."}
 token:
   description: The short-lived token of O(issue_token), or empty.
   returned: always
@@ -406,18 +430,67 @@ def ensure_auth_role(v: Vault, p: dict[str, Any]) -> tuple[dict[str, Any], dict[
     return {}, {}, ""
 
 
-def secret_id_valid(v: Vault, p: dict[str, Any], secret_id: str) -> bool:
+HOST_METADATA = "snowmcp_host"  # the metadata key naming the host a secret id was issued for
+
+
+def secret_id_data(v: Vault, p: dict[str, Any], secret_id: str) -> dict[str, Any] | None:
+    """What Vault knows of a valid secret id (its metadata among it), or None for an unknown one."""
     import hvac.exceptions
 
     if not secret_id:
-        return False
+        return None
     try:
         got = v.client.auth.approle.read_secret_id(role_name=p["approle_role"], secret_id=secret_id,
                                                    mount_point=p["approle_mount"])
     except hvac.exceptions.InvalidPath:  # OpenBao answers an unknown secret id with 404
-        return False
+        return None
     # Vault answers 204 (hvac: a Response or None) for an unknown one, 200 with its data for a valid one.
-    return isinstance(got, dict) and bool(got.get("data"))
+    return dict(got["data"]) if isinstance(got, dict) and got.get("data") else None
+
+
+def secret_id_valid(v: Vault, p: dict[str, Any], secret_id: str) -> bool:
+    return secret_id_data(v, p, secret_id) is not None
+
+
+def ensure_host_secret_ids(v: Vault, p: dict[str, Any]) -> dict[str, str]:
+    """A secret id per host of this run (tagged with its name); any other tagged secret id of
+    those hosts, or of hosts neither in this run nor in keep_hosts, destroyed."""
+    import hvac.exceptions
+
+    approle = v.client.auth.approle
+    where = {"role_name": p["approle_role"], "mount_point": p["approle_mount"]}
+    issued: dict[str, str] = {}
+    current: dict[str, str] = {}  # host -> accessor of the secret id it holds after this run
+    for host, held in sorted(p["host_secret_ids"].items()):
+        data = secret_id_data(v, p, held or "")
+        tag = (data.get("metadata") or {}).get(HOST_METADATA) if data is not None else None
+        if data is not None and tag == host:
+            current[host] = str(data.get("secret_id_accessor", ""))
+            continue
+        got = v.write(f"POST auth/{p['approle_mount']}/role/{p['approle_role']}/secret-id (host {host})",
+                      approle.generate_secret_id, metadata={HOST_METADATA: host}, **where)
+        issued[host] = str(got["data"]["secret_id"]) if got else ""
+        current[host] = str(got["data"]["secret_id_accessor"]) if got else ""
+        if data is not None and not tag:
+            # Valid but untagged: issued before per-host secret ids. The host now has its own.
+            v.write(f"POST auth/{p['approle_mount']}/role/{p['approle_role']}/secret-id/destroy (held by {host})",
+                    approle.destroy_secret_id, secret_id=held, **where)
+    try:
+        accessors = approle.list_secret_id_accessors(**where)["data"]["keys"]
+    except hvac.exceptions.InvalidPath:  # none issued yet
+        accessors = []
+    for accessor in accessors:
+        try:
+            meta = approle.read_secret_id_accessor(secret_id_accessor=accessor, **where)["data"].get("metadata") or {}
+        except hvac.exceptions.InvalidPath:  # expired or destroyed meanwhile
+            continue
+        host = meta.get(HOST_METADATA)
+        stale = host in current and current[host] not in ("", accessor)
+        gone = host and host not in current and host not in p["keep_hosts"]
+        if stale or gone:
+            v.write(f"POST auth/{p['approle_mount']}/role/{p['approle_role']}/secret-id-accessor/destroy (host {host})",
+                    approle.destroy_secret_id_accessor, secret_id_accessor=accessor, **where)
+    return issued
 
 
 def run(module: AnsibleModule, client: Any) -> dict[str, Any]:
@@ -452,7 +525,10 @@ def run(module: AnsibleModule, client: Any) -> dict[str, Any]:
     role_before, role_after, role_id = ensure_auth_role(v, p)
 
     secret_id = ""
-    if p["auth"] == "approle" and p["issue_secret_id"] and not secret_id_valid(v, p, p["secret_id"]):
+    secret_ids: dict[str, str] = {}
+    if p["auth"] == "approle" and p["issue_secret_id"] and p["host_secret_ids"] is not None:
+        secret_ids = ensure_host_secret_ids(v, p)
+    elif p["auth"] == "approle" and p["issue_secret_id"] and not secret_id_valid(v, p, p["secret_id"]):
         got = v.write(f"POST auth/{p['approle_mount']}/role/{p['approle_role']}/secret-id",
                       client.auth.approle.generate_secret_id, role_name=p["approle_role"],
                       mount_point=p["approle_mount"])
@@ -484,6 +560,7 @@ def run(module: AnsibleModule, client: Any) -> dict[str, Any]:
         "transit": transit,
         "role_id": role_id,
         "secret_id": secret_id,
+        "secret_ids": secret_ids,
         "token": token,
         "token_accessor": accessor,
         "diff": diff,
@@ -507,6 +584,8 @@ def main() -> None:
         "token_ttl": {"type": "int", "default": 3600, "no_log": False},
         "issue_secret_id": {"type": "bool", "default": False},
         "secret_id": {"type": "str", "default": "", "no_log": True},
+        "host_secret_ids": {"type": "dict", "no_log": True},
+        "keep_hosts": {"type": "list", "elements": "str", "default": []},
         "kubernetes_mount": {"type": "str", "default": "kubernetes"},
         "kubernetes_role": {"type": "str", "default": "snowmcp-token-service"},
         "kubernetes_service_account": {"type": "str", "default": "snowmcp-token-service"},

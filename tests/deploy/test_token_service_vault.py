@@ -36,7 +36,7 @@ def run(tmp: Path, bao: OpenBao, *, check: bool = False, diff: bool = False, **a
     except ValueError:
         raise AssertionError(f"no JSON: rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}") from None
     # Whatever the outcome, no secret sent to the module comes back in its output but where asked for.
-    shown = json.dumps({k: v for k, v in result.items() if k not in ("secrets", "secret_id", "token")})
+    shown = json.dumps({k: v for k, v in result.items() if k not in ("secrets", "secret_id", "secret_ids", "token")})
     for secret in (OAUTH["client_secret"], OAUTH["client_secret_2"]):
         assert secret not in shown + proc.stderr
     return result
@@ -136,3 +136,43 @@ def test_bad_input_fails_before_any_write(openbao: OpenBao, first: dict[str, Any
     wrong = run(first["_tmp"], openbao, token="not-a-token")
     assert wrong.get("failed") and "refused the token" in wrong["msg"]
     assert openbao.api("GET", "secret/data/snowmcp/token-service")["data"]["metadata"]["version"] == before
+
+
+def _holder(bao: OpenBao, secret_id: str) -> str | None:
+    """The host a secret id was issued for (its metadata), or None once it no longer exists."""
+    try:
+        found = bao.api("POST", "auth/approle/role/snowmcp-token-service/secret-id/lookup", {"secret_id": secret_id})
+    except VaultError as exc:
+        assert exc.status == 404
+        return None
+    return None if not found else str((found["data"].get("metadata") or {}).get("snowmcp_host", ""))
+
+
+# Last in the file: it retires the secret id the fixture issued (untagged, as before per-host ids).
+def test_each_host_holds_its_own_secret_id_and_a_host_that_leaves_loses_it(openbao: OpenBao, first: dict[str, Any]) -> None:
+    tmp = first["_tmp"]
+    # svc-1 holds the fixture's untagged secret id (a deployment from before per-host ids); svc-2 holds none.
+    got = run(tmp, openbao, issue_secret_id=True, host_secret_ids={"svc-1": first["secret_id"], "svc-2": ""})
+    ids = got["secret_ids"]
+    assert set(ids) == {"svc-1", "svc-2"} and len(set(ids.values())) == 2 and first["secret_id"] not in ids.values()
+    assert {_holder(openbao, ids[h]) for h in ids} == {"svc-1", "svc-2"} and _holder(openbao, ids["svc-1"]) == "svc-1"
+    assert _holder(openbao, first["secret_id"]) is None  # the untagged one is destroyed once svc-1 has its own
+    for secret_id in ids.values():
+        login = openbao.api("POST", "auth/approle/login", {"role_id": first["role_id"], "secret_id": secret_id}, token="")
+        assert login["auth"]["policies"] == ["default", "snowmcp-token-service"]
+    # A re-run with what the hosts hold issues nothing and destroys nothing.
+    again = run(tmp, openbao, issue_secret_id=True, host_secret_ids=ids)
+    assert again["secret_ids"] == {} and again["requests"] == [] and again["changed"] is False
+    # svc-1's secret id copied to a new host svc-3 is not svc-3's; svc-2 left the inventory.
+    moved = run(tmp, openbao, issue_secret_id=True, host_secret_ids={"svc-1": ids["svc-1"], "svc-3": ids["svc-1"]})
+    assert set(moved["secret_ids"]) == {"svc-3"} and _holder(openbao, moved["secret_ids"]["svc-3"]) == "svc-3"
+    assert _holder(openbao, ids["svc-1"]) == "svc-1"  # still svc-1's, still valid
+    assert _holder(openbao, ids["svc-2"]) is None  # destroyed: svc-2 can no longer log in
+    with pytest.raises(VaultError):
+        openbao.api("POST", "auth/approle/login", {"role_id": first["role_id"], "secret_id": ids["svc-2"]}, token="")
+    # A limited run (svc-3 only) leaves svc-1, another host of the group, its secret id. svc-3 lost its one
+    # (a reboot emptied its tmpfs): it gets a new one and the lost one is destroyed.
+    lost = moved["secret_ids"]["svc-3"]
+    limited = run(tmp, openbao, issue_secret_id=True, host_secret_ids={"svc-3": ""}, keep_hosts=["svc-1", "svc-3"])
+    assert set(limited["secret_ids"]) == {"svc-3"} and _holder(openbao, limited["secret_ids"]["svc-3"]) == "svc-3"
+    assert _holder(openbao, lost) is None and _holder(openbao, ids["svc-1"]) == "svc-1"

@@ -139,6 +139,10 @@ def test_service_starts_from_vault_with_nothing_secret_on_its_host(deploy: Vault
     assert not (deploy.dir / "service" / "credentials.json").exists()
     secret_id = deploy.secret_id_dir / "secret-id"
     assert secret_id.stat().st_mode & 0o077 == 0
+    # The host's own secret id: Vault knows which inventory host holds it.
+    looked_up = deploy.bao.api("POST", "auth/approle/role/snowmcp-token-service/secret-id/lookup",
+                               {"secret_id": secret_id.read_text().strip()})  # fmt: skip
+    assert looked_up["data"]["metadata"] == {"snowmcp_host": "demo-token-service"}
     # Sign in and fetch tokens: the refresh token is stored encrypted through Transit.
     sign_in(deploy, "alice@example.com", deploy.settings.home)
     assert fetch_token(deploy.settings.home).returncode == 0

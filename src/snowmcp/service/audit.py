@@ -50,7 +50,7 @@ class AuditLog:
         # value is a string, which goes straight to the C encoder json.dumps itself uses.
         line = f'{{"ts":{time.time():.3f},"event":{_string(event)}'
         for name, value in fields.items():
-            line += _member(name) + (_string(value) if type(value) is str else json.dumps(value, separators=(",", ":")))
+            line += _member(name) + (_string(value) if isinstance(value, str) else json.dumps(value, separators=(",", ":")))
         self._lines.append(line + "}")
         if len(self._lines) >= self.MAX_BUFFERED:
             self.flush()

@@ -400,6 +400,21 @@ class OpenBao:
             self.write_kv(secret, kv_mount=kv_mount, kv_path=kv_path)
         return {"role_id": str(role_id), "secret_id": str(secret_id)}
 
+    def login_tokens(self, login_path: str) -> list[dict[str, Any]]:
+        """What OpenBao knows of the live tokens a login at `login_path` (e.g.
+        auth/kubernetes/login) created: their auth/token/lookup-accessor data (policies, meta,
+        creation_time, ttl; never the token itself), oldest first."""
+        accessors = self.api("GET", "auth/token/accessors?list=true")["data"]["keys"]
+        found = []
+        for accessor in accessors:
+            try:
+                data = self.api("POST", "auth/token/lookup-accessor", {"accessor": accessor})["data"]
+            except VaultError:
+                continue  # expired between the list and the lookup
+            if data.get("path") == login_path:
+                found.append(dict(data))
+        return sorted(found, key=lambda data: (int(data["creation_time"]), str(data["issue_time"])))
+
     def write_kv(self, secret: dict[str, str], *, kv_mount: str = "secret",
                  kv_path: str = "snowmcp/token-service") -> int:  # fmt: skip
         """Write a new version of the KV v2 secret; returns the version number."""

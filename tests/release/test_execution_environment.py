@@ -64,10 +64,10 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(work), str(ROOT)],
                    check=True, capture_output=True)  # fmt: skip
     shutil.copy(EXAMPLE, work / EXAMPLE.name)
-    # The runtime named: ansible-builder otherwise picks docker when podman is not installed (yet, on
-    # a fresh CI machine) but a docker CLI is, and writes a Dockerfile instead of the Containerfile.
+    # The file named: ansible-builder names it after the runtime it finds, and with a docker CLI but
+    # no podman (yet, on a fresh CI machine) it writes a Dockerfile instead of the Containerfile.
     proc = subprocess.run([str(BIN / "ansible-builder"), "create", "-f", EXAMPLE.name, "-c", "context",
-                           "--container-runtime", "podman"], cwd=work, capture_output=True, text=True, check=False)  # fmt: skip
+                           "--output-filename", "Containerfile"], cwd=work, capture_output=True, text=True, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     yield work / "context"
 

@@ -91,10 +91,15 @@ class World:
                               capture_output=True, text=True, timeout=60)  # fmt: skip
 
     def claude_mcp_list(self) -> str:
+        # (imported here: native_helpers imports claude_cli from this module)
+        from tests.workstation.native_helpers import no_managed_config_meanwhile
+
         env = dict(self.env, DISABLE_TELEMETRY="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
                    MCP_TIMEOUT="20000")  # fmt: skip
-        proc = subprocess.run([str(claude_cli()), "mcp", "list"], env=env, cwd=self.outside,
-                              capture_output=True, text=True, timeout=180)  # fmt: skip
+        # User scope: a managed-mcp.json another module holds in /etc/claude-code would hide alice's GONG_MCP.
+        with no_managed_config_meanwhile():
+            proc = subprocess.run([str(claude_cli()), "mcp", "list"], env=env, cwd=self.outside,
+                                  capture_output=True, text=True, timeout=180)  # fmt: skip
         return proc.stdout + proc.stderr
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,21 +68,87 @@ def openbao_disk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
         server.stop()
 
 # ---------------------------------------------------------------- parallel runs (pytest-xdist)
-# `make test` runs the suite on one worker per core with `--dist loadfile`: a test module runs
-# whole, in file order, on one worker, so its module fixtures (one emulator, one deployment)
-# are built once and tests that build on the previous one keep their order. (Not loadgroup:
-# xdist 3.8 cannot regroup node ids under pytest 9.) Workers take modules in the order
-# below: those marked `slow` first, then the bigger ones, so the longest never starts last
-# and leaves one core idle at the end.
+# `make test` runs the suite on three workers with `--dist loadfile`: a test module runs whole,
+# in file order, on one worker, so its module fixtures (one emulator, one deployment) are built
+# once and tests that build on the previous one keep their order. (Not loadgroup: xdist 3.8
+# cannot regroup node ids under pytest 9.)
+#
+# The modules that take the machine's /etc/claude-code under its exclusive lock
+# (tests/workstation/native_helpers.py) are one unit of work: they run back to back on one
+# worker instead of three workers each waiting for the lock while another holds it.
+MANAGED_MACHINE = (
+    "tests/workstation/test_managed.py",
+    "tests/workstation/test_native_managed.py",
+    "tests/workstation/test_shared_machine.py",
+)
+# The order workers take the units in. The managed machine's chain and the site deployment first
+# (the two longest), then the modules that mostly wait (tokens expiring, timeouts, a frozen
+# Vault): on a third worker, while the other two have a core each, they cost no wall time;
+# left to the end they would be all that runs. Then the rest longest first, so the last units
+# are small and the workers finish together.
+FIRST = (
+    "managed machine",
+    "tests/deploy/test_site.py",
+    "tests/service/test_refresh.py",
+    "tests/service/test_vault_outage.py",
+    "tests/service/test_openapi.py",
+    "tests/service/test_abuse.py",
+    "tests/monitoring/test_prometheus.py",
+)
+# Seconds of a worker a unit took in a full run on a busy 2-core machine (bench/test_suite.md,
+# stop 14): only the order they give matters. A module not listed counts one second a test.
+SECONDS = {
+    "tests/workstation/test_role.py": 190,
+    "tests/ansible/test_snowflake_account.py": 180,
+    "tests/workstation/test_e2e_claude.py": 125,
+    "tests/deploy/test_vault_site.py": 125,
+    "tests/ansible/test_snowflake_modules.py": 60,
+    "tests/workstation/test_native_role.py": 55,
+    "tests/ansible/test_auth_modes.py": 45,
+    "tests/workstation/test_native_e2e.py": 35,
+    "tests/deploy/test_systemd.py": 30,
+    "tests/deploy/test_ecs.py": 30,
+    "tests/deploy/test_kubernetes.py": 30,
+    "tests/ansible/test_directory.py": 25,
+    "tests/ansible/test_native_modules.py": 25,
+    "tests/deploy/test_verbose_output.py": 20,
+}
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: its module, or the managed machine's."""
+    module = nodeid.split("::", 1)[0]
+    return "managed machine" if module in MANAGED_MACHINE else module
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadfile":
+        return None  # xdist's own
+    from xdist.scheduler import LoadFileScheduling
+
+    class ManagedMachineTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return ManagedMachineTogether(config, log)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not hasattr(config, "workerinput"):
         return  # not an xdist worker: a plain run keeps pytest's order
     sizes: dict[str, int] = {}
     for item in items:
-        sizes[item.nodeid.split("::")[0]] = sizes.get(item.nodeid.split("::")[0], 0) + 1
+        unit = work_unit(item.nodeid)
+        sizes[unit] = sizes.get(unit, 0) + 1
 
-    def weight(item: pytest.Item) -> tuple[bool, int]:
-        return item.get_closest_marker("slow") is None, -sizes[item.nodeid.split("::")[0]]
+    def weight(item: pytest.Item) -> tuple[int, int, int]:
+        # FIRST, then longest first; within the managed machine's unit its modules in the order above.
+        unit = work_unit(item.nodeid)
+        module = item.nodeid.split("::", 1)[0]
+        first = FIRST.index(unit) if unit in FIRST else len(FIRST)
+        place = MANAGED_MACHINE.index(module) if module in MANAGED_MACHINE else 0
+        return first, -SECONDS.get(unit, sizes[unit]), place
 
     items.sort(key=weight)  # stable: file order within a module

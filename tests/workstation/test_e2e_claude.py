@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,13 @@ def claude_cli() -> Path:
     return CLAUDE
 
 
+def no_managed_config_meanwhile() -> AbstractContextManager[None]:
+    """The /etc/claude-code lock held shared (tests/workstation/native_helpers.py, which imports this module)."""
+    from tests.workstation import native_helpers
+
+    return native_helpers.no_managed_config_meanwhile()
+
+
 @dataclass
 class World:
     emu: Emulator
@@ -93,8 +101,10 @@ class World:
     def claude_mcp_list(self) -> str:
         env = dict(self.env, DISABLE_TELEMETRY="1", CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
                    MCP_TIMEOUT="20000")  # fmt: skip
-        proc = subprocess.run([str(claude_cli()), "mcp", "list"], env=env, cwd=self.outside,
-                              capture_output=True, text=True, timeout=180)  # fmt: skip
+        # User scope: a managed-mcp.json another module holds in /etc/claude-code would hide alice's GONG_MCP.
+        with no_managed_config_meanwhile():
+            proc = subprocess.run([str(claude_cli()), "mcp", "list"], env=env, cwd=self.outside,
+                                  capture_output=True, text=True, timeout=180)  # fmt: skip
         return proc.stdout + proc.stderr
 
 
@@ -212,7 +222,8 @@ def test_login_through_the_browser_stores_the_key_privately(world: World) -> Non
     assert record["api_key"] not in (world.home / ".config/snowmcp/config.toml").read_text()
     assert record["api_key"] not in (world.home / ".bashrc").read_text()
     assert record["api_key"] not in proc.stdout + proc.stderr
-    status = json.loads(world.snowmcp("status", "--json").stdout)
+    with no_managed_config_meanwhile():  # the servers it lists: a managed-mcp.json held meanwhile would add its own
+        status = json.loads(world.snowmcp("status", "--json").stdout)
     assert status["signed_in"] and status["service_ok"] and 0 < status["days_left"] <= 1
     # The test integration's refresh tokens last one day: status must warn (< 7 days left).
     assert any("run `snowmcp login` to renew it" in w for w in status["warnings"]), status

@@ -36,7 +36,9 @@ pytestmark = [
     pytest.mark.timeout(900),  # five playbook runs, and the wait for the /etc/claude-code lock
 ]
 
-ACCOUNT = "http://127.0.0.1:8"
+# An account URL no other module uses: a user-scope run in a native mode takes the OAuth entries of its own
+# account in managed-mcp.json for its own and removes them (test_native_role runs against :8 meanwhile).
+ACCOUNT = "http://127.0.0.1:7"
 SERVERS = [
     {"name": "GONG_MCP", "database": "AICOLLEGE", "schema": "PUBLIC", "roles": ["MCP_USERS"], "tools": []},
     {"name": "ADMIN_MCP", "database": "OPS", "schema": "PUBLIC", "roles": ["ADMINS"], "tools": []},
@@ -46,7 +48,7 @@ BOB = {"login": "bob@example.com", "roles": ["MCP_USERS", "ADMINS"], "host": "ws
 IT_MCP = '{\n  "mcpServers": {\n    "it-tools": {\n      "command": "/opt/it/mcp-tools",\n      "args": []\n    }\n  }\n}\n'
 IT_SETTINGS = '{\n  "allowedMcpServers": [\n    {\n      "serverName": "it-tools"\n    }\n  ]\n}\n'
 VARS: dict[str, Any] = {
-    "snowflake_connection": {"account": "DEMO-ACCOUNT", "host": "127.0.0.1", "port": 8, "protocol": "http"},
+    "snowflake_connection": {"account": "DEMO-ACCOUNT", "host": "127.0.0.1", "port": 7, "protocol": "http"},
     "token_service": {"url": "http://127.0.0.1:9"},
     "snowflake_mcp_servers": SERVERS,
     "mcp_users": [ALICE, BOB],

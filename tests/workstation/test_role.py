@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.workstation.native_helpers import no_managed_config_meanwhile
 from tests.workstation.wshelpers import PlaybookRun, run_playbook, snapshot, write_inventory
 
 SERVICE = "http://127.0.0.1:9"  # nothing listens there: the role must not need the service
@@ -134,8 +135,9 @@ def test_second_run_changes_nothing(alice: Onboarded) -> None:
 def test_installed_client_reads_its_config_and_lists_the_servers(alice: Onboarded) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SNOWMCP_")}
     env["HOME"] = str(alice.home)
-    proc = subprocess.run([str(alice.home / ".local/bin/snowmcp"), "status", "--json"], env=env,
-                          capture_output=True, text=True, timeout=30, cwd="/")  # fmt: skip
+    with no_managed_config_meanwhile():  # the servers it lists: a managed-mcp.json held meanwhile would add its own
+        proc = subprocess.run([str(alice.home / ".local/bin/snowmcp"), "status", "--json"], env=env,
+                              capture_output=True, text=True, timeout=30, cwd="/")  # fmt: skip
     report = json.loads(proc.stdout)
     assert proc.returncode == 1 and report["service_url"] == SERVICE and not report["service_ok"]
     assert {s["name"] for s in report["servers"]} == {"gong_mcp", "docs_mcp"}

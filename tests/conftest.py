@@ -81,38 +81,38 @@ MANAGED_MACHINE = (
     "tests/workstation/test_native_managed.py",
     "tests/workstation/test_shared_machine.py",
 )
-# The order workers take the units in. The managed machine's chain and the site deployment first
-# (the two longest), then the modules that mostly wait (tokens expiring, timeouts, a frozen
-# Vault): on a third worker, while the other two have a core each, they cost no wall time;
-# left to the end they would be all that runs. Then the rest longest first, so the last units
-# are small and the workers finish together.
-FIRST = (
-    "managed machine",
-    "tests/deploy/test_site.py",
-    "tests/service/test_refresh.py",
+# The order workers take the units in (seconds of a worker each took in full runs on a busy 2-core
+# machine, bench/test_suite.md stop 14, as a guide). The managed machine's chain and the site
+# deployment first: the two longest. Then the modules that mostly wait (tokens expiring,
+# timeouts, a frozen Vault): on the third worker, while the other two have a core each, they cost
+# no wall time; left to the end they would be all that runs. Then the longest that never touch
+# /etc/claude-code, while the managed machine still holds it; then those that hold its lock shared
+# for a moment (Claude Code or `snowmcp status` in user scope), which would wait for the managed
+# machine if they came earlier. Every other module after these, the most tests first, so the last
+# units are small and the workers finish together.
+ORDER = (
+    "managed machine",  # ~300 s
+    "tests/deploy/test_site.py",  # ~230 s
+    "tests/service/test_refresh.py",  # ~95 s, 11 CPU-s
     "tests/service/test_vault_outage.py",
     "tests/service/test_openapi.py",
     "tests/service/test_abuse.py",
     "tests/monitoring/test_prometheus.py",
+    "tests/ansible/test_snowflake_account.py",  # ~120-180 s
+    "tests/deploy/test_vault_site.py",  # ~125-145 s
+    "tests/workstation/test_role.py",  # ~185 s; `snowmcp status` under the shared lock
+    "tests/workstation/test_e2e_claude.py",  # ~90-125 s; the shared lock
+    "tests/workstation/test_native_role.py",  # ~60 s; the shared lock
+    "tests/ansible/test_snowflake_modules.py",  # ~55 s
+    "tests/ansible/test_auth_modes.py",  # ~45 s
+    "tests/workstation/test_native_e2e.py",  # ~35 s; the shared lock
+    "tests/deploy/test_systemd.py",
+    "tests/deploy/test_ecs.py",
+    "tests/deploy/test_kubernetes.py",
+    "tests/ansible/test_directory.py",
+    "tests/ansible/test_native_modules.py",
+    "tests/deploy/test_verbose_output.py",
 )
-# Seconds of a worker a unit took in a full run on a busy 2-core machine (bench/test_suite.md,
-# stop 14): only the order they give matters. A module not listed counts one second a test.
-SECONDS = {
-    "tests/workstation/test_role.py": 190,
-    "tests/ansible/test_snowflake_account.py": 180,
-    "tests/workstation/test_e2e_claude.py": 125,
-    "tests/deploy/test_vault_site.py": 125,
-    "tests/ansible/test_snowflake_modules.py": 60,
-    "tests/workstation/test_native_role.py": 55,
-    "tests/ansible/test_auth_modes.py": 45,
-    "tests/workstation/test_native_e2e.py": 35,
-    "tests/deploy/test_systemd.py": 30,
-    "tests/deploy/test_ecs.py": 30,
-    "tests/deploy/test_kubernetes.py": 30,
-    "tests/ansible/test_directory.py": 25,
-    "tests/ansible/test_native_modules.py": 25,
-    "tests/deploy/test_verbose_output.py": 20,
-}
 
 
 def work_unit(nodeid: str) -> str:
@@ -144,11 +144,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         sizes[unit] = sizes.get(unit, 0) + 1
 
     def weight(item: pytest.Item) -> tuple[int, int, int]:
-        # FIRST, then longest first; within the managed machine's unit its modules in the order above.
+        # ORDER, then the most tests first; within the managed machine's unit its modules in the order above.
         unit = work_unit(item.nodeid)
         module = item.nodeid.split("::", 1)[0]
-        first = FIRST.index(unit) if unit in FIRST else len(FIRST)
         place = MANAGED_MACHINE.index(module) if module in MANAGED_MACHINE else 0
-        return first, -SECONDS.get(unit, sizes[unit]), place
+        return ORDER.index(unit) if unit in ORDER else len(ORDER), -sizes[unit], place
 
     items.sort(key=weight)  # stable: file order within a module

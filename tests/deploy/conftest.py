@@ -136,6 +136,16 @@ def sign_in(deploy: DemoDeploy, login: str, home: Path) -> None:
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}\nbrowser:\n{log}"
 
 
+def sql(deploy: DemoDeploy, statement: str) -> list[dict[str, Any]]:
+    """A statement at the deployment's emulator, as its ADMIN user."""
+    return deploy.emulator.query(statement, password=deploy.settings.passwords["ADMIN"])
+
+
+def mcp_holders(deploy: DemoDeploy) -> set[str]:
+    """Names of the users holding MCP_USERS, read back from the emulator."""
+    return {r["grantee_name"] for r in sql(deploy, "SHOW GRANTS OF ROLE MCP_USERS") if r["granted_to"] == "USER"}
+
+
 def admin_users(service_url: str, admin_key: str) -> list[str]:
     """The token service's users by login, read with the admin API."""
     req = urllib.request.Request(service_url + "/v1/admin/users")  # noqa: S310

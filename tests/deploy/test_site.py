@@ -46,7 +46,15 @@ from ansible_collections.snowmcp.core.plugins.module_utils.snowflake_runner impo
 from harness import demo, scim
 from harness.procs import BIN, Emulator, free_port
 
-from .conftest import NO_SYSTEM_CONFIG, DemoDeploy, changed_per_play, sign_in, user_folder
+from .conftest import (
+    NO_SYSTEM_CONFIG,
+    DemoDeploy,
+    changed_per_play,
+    mcp_holders,
+    sign_in,
+    sql,
+    user_folder,
+)
 from .conftest import admin_users as read_admin_users
 
 pytestmark = pytest.mark.slow
@@ -111,15 +119,6 @@ def deploy(tmp_path_factory: pytest.TempPathFactory, installed_collection: Path,
     finally:
         demo.stop(directory)
         emu.stop()
-
-
-def sql(deploy: DemoDeploy, statement: str) -> list[dict[str, Any]]:
-    return deploy.emulator.query(statement, password=deploy.settings.passwords["ADMIN"])
-
-
-def mcp_holders(deploy: DemoDeploy) -> set[str]:
-    """Names of the users holding MCP_USERS, read back from the emulator."""
-    return {r["grantee_name"] for r in sql(deploy, "SHOW GRANTS OF ROLE MCP_USERS") if r["granted_to"] == "USER"}
 
 
 def expected_names(seed: dict[str, Any]) -> dict[str, str]:

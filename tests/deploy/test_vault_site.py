@@ -36,7 +36,15 @@ import yaml
 from harness import demo
 from harness.procs import BIN, Emulator, OpenBao, free_port
 
-from .conftest import NO_SYSTEM_CONFIG, DemoDeploy, changed_per_play, sign_in, user_folder
+from .conftest import (
+    NO_SYSTEM_CONFIG,
+    DemoDeploy,
+    changed_per_play,
+    mcp_holders,
+    sign_in,
+    sql,
+    user_folder,
+)
 from .conftest import admin_users as read_admin_users
 
 pytestmark = [pytest.mark.slow, pytest.mark.vault_e2e]
@@ -221,16 +229,12 @@ def test_rotate_all_under_load_fails_no_fetch(deploy: VaultDeploy, tmp_path: Pat
     assert set(LOAD_USERS) <= set(admin_users(deploy))
 
 
-def sql(deploy: VaultDeploy, statement: str) -> list[dict[str, Any]]:
-    return deploy.emulator.query(statement, password=deploy.settings.passwords["ADMIN"])
-
-
 @pytest.mark.timeout(900)
 def test_offboarding_ends_access_at_once_and_leaves_vault_as_it_was(deploy: VaultDeploy, tmp_path: Path) -> None:
     home = tmp_path / "carol"
     sign_in(deploy, LEAVER, home)
     assert fetch_token(home).returncode == 0
-    holders = {r["grantee_name"] for r in sql(deploy, "SHOW GRANTS OF ROLE MCP_USERS") if r["granted_to"] == "USER"}
+    holders = mcp_holders(deploy)
     assert LEAVER in holders and sql(deploy, f'SHOW DELEGATED AUTHORIZATIONS BY USER "{LEAVER}"') != []
     kv_version = deploy.bao.api("GET", "secret/data/snowmcp/token-service")["data"]["metadata"]["version"]
     transit = deploy.bao.api("GET", "transit/keys/snowmcp-token-service")["data"]["latest_version"]
@@ -248,7 +252,7 @@ def test_offboarding_ends_access_at_once_and_leaves_vault_as_it_was(deploy: Vaul
     assert LEAVER not in admin_users(deploy) and "alice@example.com" in admin_users(deploy)
     refused = fetch_token(home)
     assert refused.returncode != 0 and "snowmcp login" in refused.stderr, refused.stderr
-    holders = {r["grantee_name"] for r in sql(deploy, "SHOW GRANTS OF ROLE MCP_USERS") if r["granted_to"] == "USER"}
+    holders = mcp_holders(deploy)
     assert LEAVER not in holders and "BOB@EXAMPLE.COM" in holders
     assert sql(deploy, f'SHOW DELEGATED AUTHORIZATIONS BY USER "{LEAVER}"') == []
     allowed = re.search(r"SNOWMCP_ALLOWED_USERS=(.*)", (deploy.dir / "service" / "service.env").read_text())

@@ -479,15 +479,17 @@ def ensure_host_secret_ids(v: Vault, p: dict[str, Any]) -> dict[str, str]:
         accessors = approle.list_secret_id_accessors(**where)["data"]["keys"]
     except hvac.exceptions.InvalidPath:  # none issued yet
         accessors = []
+    kept = set(current.values())
     for accessor in accessors:
+        if accessor in kept:  # a host's current one: known without reading it again
+            continue
         try:
             meta = approle.read_secret_id_accessor(secret_id_accessor=accessor, **where)["data"].get("metadata") or {}
         except hvac.exceptions.InvalidPath:  # expired or destroyed meanwhile
             continue
         host = meta.get(HOST_METADATA)
-        stale = host in current and current[host] not in ("", accessor)
-        gone = host and host not in current and host not in p["keep_hosts"]
-        if stale or gone:
+        # Another of a host's of this run (one it lost), or one of a host gone from the inventory.
+        if host in current or (host and host not in p["keep_hosts"]):
             v.write(f"POST auth/{p['approle_mount']}/role/{p['approle_role']}/secret-id-accessor/destroy (host {host})",
                     approle.destroy_secret_id_accessor, secret_id_accessor=accessor, **where)
     return issued
